@@ -34,8 +34,9 @@ constexpr char kUsage[] =
     "'skiff status'. A second run of the same job while one is active is refused.\n"
     "\n"
     "Options:\n"
-    "  --config FILE   configuration file (default /etc/skiff/skiff.conf for root,\n"
-    "                  ~/.config/skiff/skiff.conf otherwise); see skiff.conf(5)\n"
+    "  --config FILE   configuration file (default $SKIFF_CONFIG, else\n"
+    "                  /etc/skiff/skiff.conf for root, ~/.config/skiff/skiff.conf\n"
+    "                  otherwise); see skiff.conf(5)\n"
     "  --dry-run       print the commands the job would run, and run nothing\n"
     "  -v, -vv, -q     more or less output (passed on to the steps)\n"
     "\n"
@@ -258,7 +259,7 @@ int RunJob(const std::vector<std::string>& in_args) {
     }
   }
   if (job_name.empty()) return UsageError("run", "which job? (see the [job NAME] sections)");
-  if (config_path.empty()) config_path = DefaultConfigPath();
+  config_path = ResolveConfigPath(config_path);
   Result<Config> config = LoadConfig(config_path);
   if (!config.ok()) {
     LogError(config.status().message());

@@ -18,8 +18,8 @@ constexpr char kUsage[] =
     "repository size and the age of the newest snapshot, as recorded by 'skiff run'.\n"
     "\n"
     "Options:\n"
-    "  --config FILE       configuration file (default /etc/skiff/skiff.conf for root,\n"
-    "                      ~/.config/skiff/skiff.conf otherwise)\n"
+    "  --config FILE       configuration file (default $SKIFF_CONFIG, else\n"
+    "                      /etc/skiff/skiff.conf for root, ~/.config/skiff/skiff.conf)\n"
     "  --max-age DURATION  exit 2 when a job's last success is older than DURATION\n"
     "                      (e.g. 26h, 2d) or when it never succeeded: for monitoring\n"
     "  --prometheus FILE   also write the figures as a node-exporter textfile\n"
@@ -73,7 +73,7 @@ int RunStatus(const std::vector<std::string>& in_args) {
       names.push_back(a);
     }
   }
-  if (config_path.empty()) config_path = DefaultConfigPath();
+  config_path = ResolveConfigPath(config_path);
   Result<Config> config = LoadConfig(config_path);
   if (!config.ok()) {
     LogError(config.status().message());

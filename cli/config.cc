@@ -391,6 +391,13 @@ std::string DefaultConfigPath() {
   return XdgDir("XDG_CONFIG_HOME", ".config") + "/skiff/skiff.conf";
 }
 
+std::string ResolveConfigPath(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("SKIFF_CONFIG");
+  if (env && *env) return env;
+  return DefaultConfigPath();
+}
+
 std::string DefaultStateDir() {
   if (geteuid() == 0) return "/var/lib/skiff/state";
   return XdgDir("XDG_STATE_HOME", ".local/state") + "/skiff";

@@ -83,6 +83,10 @@ Result<Config> LoadConfig(const std::string& path);
 // (~/.config/skiff/skiff.conf).
 std::string DefaultConfigPath();
 
+// The config file to use: `flag` (from --config) when set, else $SKIFF_CONFIG when set,
+// else DefaultConfigPath().
+std::string ResolveConfigPath(const std::string& flag);
+
 // /var/lib/skiff/state for root, else $XDG_STATE_HOME/skiff (~/.local/state/skiff).
 std::string DefaultStateDir();
 
