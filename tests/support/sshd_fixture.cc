@@ -17,7 +17,11 @@ namespace {
 // Runs `sshd-env args...`; a non-zero exit becomes a Status carrying its stderr.
 Result<std::string> RunSshdEnv(std::vector<std::string> args) {
   args.insert(args.begin(), SshdFixture::SshdEnvPath());
-  SKIFF_ASSIGN_OR_RETURN(ProcessResult r, RunProcess(args));
+  // Lets a later run clean up after this process if it dies without its destructor
+  // (a crash, or a ctest timeout's SIGKILL).
+  ProcessOptions options;
+  options.extra_env.push_back("SSHD_ENV_OWNER_PID=" + std::to_string(::getpid()));
+  SKIFF_ASSIGN_OR_RETURN(ProcessResult r, RunProcess(args, options));
   if (r.exit_code != 0) {
     return Status::Io(JoinArgv(args) + " failed (exit " + std::to_string(r.exit_code) +
                       "): " + r.err);

@@ -7,9 +7,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -224,4 +226,33 @@ BOOST_AUTO_TEST_CASE(a_crashed_runs_leftovers_do_not_break_the_next_start) {
   BOOST_REQUIRE_EQUAL(MustRun({env, "stop", dir}).exit_code, 0);
   BOOST_TEST(!fs::exists(dir));
   BOOST_TEST(ProcessGone(second));
+}
+
+BOOST_AUTO_TEST_CASE(an_environment_whose_owner_died_is_cleaned_up_by_the_next_start) {
+  // The owner: a child that would wait forever, killed as a ctest timeout would kill a
+  // test program (no destructors run).
+  pid_t owner = ::fork();
+  BOOST_REQUIRE(owner >= 0);
+  if (owner == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  char tmpl[] = "/tmp/skiff-sshd-orphan-XXXXXX";
+  BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  std::string env = SshdFixture::SshdEnvPath();
+  skiff::testing::ProcessOptions owned;
+  owned.extra_env.push_back("SSHD_ENV_OWNER_PID=" + std::to_string(owner));
+  auto started = RunProcess({env, "start", dir}, owned);
+  BOOST_REQUIRE(started.ok());
+  BOOST_REQUIRE_MESSAGE(started->exit_code == 0, started->err);
+  pid_t orphan = static_cast<pid_t>(std::stol(ReadFile(dir + "/sshd.pid")));
+  BOOST_REQUIRE(!ProcessGone(orphan));
+  ::kill(owner, SIGKILL);
+  ::waitpid(owner, nullptr, 0);
+
+  auto next = SshdFixture::Create();  // any later start sweeps
+  BOOST_REQUIRE_MESSAGE(next.ok(), next.status().ToString());
+  BOOST_TEST(ProcessGone(orphan));
+  BOOST_TEST(!fs::exists(dir));
 }
