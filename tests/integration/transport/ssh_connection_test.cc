@@ -1,0 +1,322 @@
+#define BOOST_TEST_MODULE ssh_connection
+#include "transport/ssh_connection.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/fault_proxy.h"
+#include "tests/support/sshd_fixture.h"
+#include "transport/connection_pool.h"
+#include "transport/sftp_connect.h"
+#include "transport/ssh_channel.h"
+
+namespace skiff {
+namespace {
+
+using testing::FaultProxy;
+using testing::SshdFixture;
+
+SshOptions Alias(const SshdFixture& f, const std::string& alias,
+                 std::vector<std::string> extra = {}) {
+  SshOptions o;
+  o.host = alias;
+  o.config_file = f.ssh_config_path();
+  o.options = std::move(extra);
+  return o;
+}
+
+// Reads a channel to EOF.
+std::string ReadAll(Channel& ch) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    auto n = ch.Read(buf, sizeof buf);
+    BOOST_REQUIRE_MESSAGE(n.ok(), n.status().ToString());
+    if (*n == 0) return out;
+    out.append(buf, *n);
+  }
+}
+
+std::shared_ptr<SshConnection> MustConnect(const SshOptions& o) {
+  auto c = SshConnection::Connect(o);
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  return *c;
+}
+
+std::string TempPath(const std::string& name) {
+  return "/tmp/skiff-ssh-it-" + std::to_string(getpid()) + "-" + name;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+BOOST_FIXTURE_TEST_CASE(exec_returns_output_stderr_and_exit_status, SshdFixture) {
+  auto conn = MustConnect(Alias(*this, "skiff-plain"));
+  auto ch = conn->OpenExec("echo hello; echo oops >&2; exit 3");
+  BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
+  BOOST_TEST(ReadAll(**ch) == "hello\n");
+  BOOST_TEST((*ch)->ExitStatus() == 3);
+  BOOST_TEST(static_cast<SshChannel&>(**ch).StderrTail() == "oops\n");
+  BOOST_TEST(conn->health().ok());
+}
+
+BOOST_FIXTURE_TEST_CASE(large_echo_through_bounded_buffers, SshdFixture) {
+  // 40 MiB, more than both rings and the windows: exercises backpressure both ways
+  // (the writer blocks while `cat` cannot send back faster than we read).
+  auto conn = MustConnect(Alias(*this, "skiff-plain"));
+  auto ch = conn->OpenExec("cat");
+  BOOST_REQUIRE(ch.ok());
+  std::string data(40 << 20, '\0');
+  std::mt19937_64 rng(7);
+  for (size_t i = 0; i + 8 <= data.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&data[i], &v, 8);
+  }
+  Channel& c = **ch;
+  std::thread writer([&] {
+    for (size_t off = 0; off < data.size(); off += 1000003) {
+      BOOST_REQUIRE(c.Write(std::string_view(data).substr(off, 1000003)).ok());
+    }
+    BOOST_REQUIRE(c.SendEof().ok());
+  });
+  std::string back = ReadAll(c);
+  writer.join();
+  BOOST_TEST(back.size() == data.size());
+  BOOST_TEST((back == data));
+  BOOST_TEST(c.ExitStatus() == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(chrooted_sftp_account_works, SshdFixture) {
+  auto fs = ConnectSftp(Alias(*this, "skiff-sftp"));
+  BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
+  auto st = (*fs)->Stat(sftp_remote_dir());
+  BOOST_REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+  BOOST_TEST(st->IsDir());
+  const std::string path = sftp_remote_dir() + "/hello.txt";
+  auto f = (*fs)->Open(path, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0644);
+  BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+  BOOST_REQUIRE((*f)->Write(0, "over ssh").ok());
+  BOOST_REQUIRE((*f)->Close().ok());
+  BOOST_TEST(Slurp(sftp_local_dir() + "/hello.txt") == "over ssh");
+  // The chroot has no shell: exec is forced to internal-sftp, never a shell.
+  auto plain = MustConnect(Alias(*this, "skiff-plain"));
+  auto fs2 = ConnectSftp(plain);
+  BOOST_REQUIRE_MESSAGE(fs2.ok(), fs2.status().ToString());
+  BOOST_TEST((*fs2)->Stat(plain_remote_dir()).ok());
+}
+
+BOOST_FIXTURE_TEST_CASE(exec_and_sftp_concurrently_on_one_connection, SshdFixture) {
+  auto conn = MustConnect(Alias(*this, "skiff-plain"));
+  auto fs = ConnectSftp(conn);
+  BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
+  std::ofstream(plain_local_dir() + "/f") << "x";
+  std::atomic<bool> done{false};
+  std::atomic<int> stats{0};
+  std::thread sftp([&] {
+    while (!done) {
+      auto st = (*fs)->Stat(plain_remote_dir() + "/f");
+      BOOST_REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+      ++stats;
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    auto ch = conn->OpenExec("head -c 3000000 /dev/zero");
+    BOOST_REQUIRE(ch.ok());
+    BOOST_TEST(ReadAll(**ch).size() == 3000000u);
+  }
+  while (stats < 10) std::this_thread::yield();
+  done = true;
+  sftp.join();
+  BOOST_TEST(stats >= 10);
+}
+
+BOOST_FIXTURE_TEST_CASE(unknown_host_key_is_refused, SshdFixture) {
+  const std::string kh = TempPath("empty_known_hosts");
+  std::ofstream(kh).close();
+  auto c = SshConnection::Connect(Alias(*this, "skiff-plain", {"UserKnownHostsFile=" + kh}));
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST(c.status().code() == Code::kHostKey);
+  const std::string& m = c.status().message();
+  BOOST_TEST_MESSAGE(m);
+  BOOST_TEST(m.find("[127.0.0.1]:" + std::to_string(port())) != std::string::npos, m);
+  BOOST_TEST(m.find("not known") != std::string::npos, m);
+  BOOST_TEST(m.find("SHA256:") != std::string::npos, m);
+  BOOST_TEST(m.find("StrictHostKeyChecking=accept-new") != std::string::npos, m);
+  BOOST_TEST(Slurp(kh).empty());  // nothing recorded
+  std::filesystem::remove(kh);
+}
+
+BOOST_FIXTURE_TEST_CASE(accept_new_records_the_key_then_it_is_known, SshdFixture) {
+  const std::string kh = TempPath("new_known_hosts");
+  std::filesystem::remove(kh);
+  auto c = SshConnection::Connect(Alias(
+      *this, "skiff-plain", {"UserKnownHostsFile=" + kh, "StrictHostKeyChecking=accept-new"}));
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  BOOST_TEST(Slurp(kh).find("[127.0.0.1]:" + std::to_string(port())) != std::string::npos);
+  // Now a strict connection with only that file succeeds.
+  auto again = SshConnection::Connect(Alias(*this, "skiff-plain", {"UserKnownHostsFile=" + kh}));
+  BOOST_TEST(again.ok(), again.status().ToString());
+  // The explicit option does the same as accept-new.
+  std::filesystem::remove(kh);
+  SshOptions o = Alias(*this, "skiff-plain", {"UserKnownHostsFile=" + kh});
+  o.accept_new_host_key = true;
+  BOOST_TEST(SshConnection::Connect(o).ok());
+  BOOST_TEST(!Slurp(kh).empty());
+  std::filesystem::remove(kh);
+}
+
+BOOST_FIXTURE_TEST_CASE(changed_host_key_is_refused_even_with_accept_new, SshdFixture) {
+  // A known_hosts line for this host and port with some other ed25519 key.
+  const std::string key = TempPath("otherkey");
+  std::filesystem::remove(key);
+  std::filesystem::remove(key + ".pub");
+  BOOST_REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key).c_str()) == 0);
+  std::string pub = Slurp(key + ".pub");
+  pub = pub.substr(0, pub.find(' ', pub.find(' ') + 1));  // "ssh-ed25519 AAAA..."
+  const std::string kh = TempPath("changed_known_hosts");
+  std::ofstream(kh) << "[127.0.0.1]:" << port() << " " << pub << "\n";
+  auto c = SshConnection::Connect(Alias(
+      *this, "skiff-plain", {"UserKnownHostsFile=" + kh, "StrictHostKeyChecking=accept-new"}));
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST(c.status().code() == Code::kHostKey);
+  const std::string& m = c.status().message();
+  BOOST_TEST_MESSAGE(m);
+  BOOST_TEST(m.find("CHANGED") != std::string::npos, m);
+  BOOST_TEST(m.find("SHA256:") != std::string::npos, m);
+  BOOST_TEST(
+      m.find("ssh-keygen -R '[127.0.0.1]:" + std::to_string(port()) + "'") != std::string::npos, m);
+  for (auto p : {key, key + ".pub", kh}) std::filesystem::remove(p);
+}
+
+BOOST_FIXTURE_TEST_CASE(wrong_identity_fails_with_clear_auth_error, SshdFixture) {
+  const std::string key = TempPath("strangerkey");
+  std::filesystem::remove(key);
+  std::filesystem::remove(key + ".pub");
+  BOOST_REQUIRE(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key).c_str()) == 0);
+  SshOptions o;
+  o.host = "127.0.0.1";
+  o.port = port();
+  o.user = "skiff-plain";
+  o.config_file = "none";
+  o.identity_files = {key};
+  o.options = {"UserKnownHostsFile=" + known_hosts_path(), "IdentitiesOnly=yes"};
+  auto c = SshConnection::Connect(o);
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST(c.status().code() == Code::kAuth);
+  const std::string& m = c.status().message();
+  BOOST_TEST_MESSAGE(m);
+  BOOST_TEST(m.find(key + " (refused by the server)") != std::string::npos, m);
+  BOOST_TEST(m.find("skiff-plain") != std::string::npos, m);
+  // A missing key file is named as such.
+  o.identity_files = {key + ".missing"};
+  c = SshConnection::Connect(o);
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST(c.status().message().find(key + ".missing (no such file)") != std::string::npos,
+             c.status().message());
+  for (auto p : {key, key + ".pub"}) std::filesystem::remove(p);
+}
+
+BOOST_FIXTURE_TEST_CASE(proxy_command_carries_the_connection, SshdFixture) {
+  const std::string pc = "ProxyCommand=bash -c 'exec 3<>/dev/tcp/127.0.0.1/" +
+                         std::to_string(port()) + "; cat <&3 & cat >&3'";
+  auto conn = MustConnect(Alias(*this, "skiff-plain", {pc}));
+  auto ch = conn->OpenExec("echo via-proxy");
+  BOOST_REQUIRE(ch.ok());
+  BOOST_TEST(ReadAll(**ch) == "via-proxy\n");
+}
+
+BOOST_FIXTURE_TEST_CASE(blackholed_network_fails_within_keepalive, SshdFixture) {
+  FaultProxy proxy(port());
+  BOOST_REQUIRE(TrustPort(proxy.port()).ok());
+  SshOptions o = Alias(
+      *this, "skiff-plain",
+      {"Port=" + std::to_string(proxy.port()), "ServerAliveInterval=1", "ServerAliveCountMax=2"});
+  auto conn = MustConnect(o);
+  auto ch = conn->OpenExec("cat /dev/zero");
+  BOOST_REQUIRE(ch.ok());
+  char buf[65536];
+  uint64_t got = 0;
+  while (got < (8u << 20)) {  // mid-transfer
+    auto n = (*ch)->Read(buf, sizeof buf);
+    BOOST_REQUIRE(n.ok());
+    got += *n;
+  }
+  proxy.Blackhole(true);
+  Status failure;
+  for (;;) {  // must end by itself: the keepalive declares the peer dead
+    auto n = (*ch)->Read(buf, sizeof buf);
+    if (!n.ok()) {
+      failure = n.status();
+      break;
+    }
+  }
+  BOOST_TEST_MESSAGE(failure.ToString());
+  BOOST_TEST((failure.code() == Code::kTimeout || failure.code() == Code::kConnectionLost));
+  BOOST_TEST(failure.retryable());
+  BOOST_TEST(!conn->health().ok());
+  // Writes and new channels fail too, promptly.
+  BOOST_TEST(!(*ch)->Write("x").ok());
+  BOOST_TEST(!conn->OpenExec("true").ok());
+  proxy.Blackhole(false);
+}
+
+BOOST_FIXTURE_TEST_CASE(idle_live_connection_survives_keepalives, SshdFixture) {
+  // The server answers keepalives, so several silent intervals must not kill it.
+  auto conn =
+      MustConnect(Alias(*this, "skiff-plain", {"ServerAliveInterval=1", "ServerAliveCountMax=1"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+  BOOST_TEST(conn->health().ok(), conn->health().ToString());
+  auto ch = conn->OpenExec("echo alive");
+  BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
+  BOOST_TEST(ReadAll(**ch) == "alive\n");
+}
+
+BOOST_FIXTURE_TEST_CASE(cut_connection_fails_and_pool_reconnects, SshdFixture) {
+  FaultProxy proxy(port());
+  BOOST_REQUIRE(TrustPort(proxy.port()).ok());
+  auto cfg =
+      ResolveSshConfig(Alias(*this, "skiff-plain", {"Port=" + std::to_string(proxy.port())}));
+  BOOST_REQUIRE(cfg.ok());
+  ConnectionPool pool(*cfg, 2);
+  auto a = pool.Get(0);
+  auto b = pool.Get(1);
+  BOOST_REQUIRE_MESSAGE(a.ok(), a.status().ToString());
+  BOOST_REQUIRE(b.ok());
+  BOOST_TEST(a->get() != b->get());
+  BOOST_TEST(pool.Get(2)->get() == a->get());  // lazily made once, then reused
+  auto ch = (*a)->OpenExec("cat /dev/zero");
+  BOOST_REQUIRE(ch.ok());
+  char buf[4096];
+  BOOST_REQUIRE((*ch)->Read(buf, sizeof buf).ok());
+  proxy.CutAll();
+  Status failure;
+  for (;;) {
+    auto n = (*ch)->Read(buf, sizeof buf);
+    if (!n.ok()) {
+      failure = n.status();
+      break;
+    }
+  }
+  BOOST_TEST(failure.code() == Code::kConnectionLost, failure.ToString());
+  auto again = pool.Get(0);
+  BOOST_REQUIRE_MESSAGE(again.ok(), again.status().ToString());
+  BOOST_TEST(again->get() != a->get());
+  auto ch2 = (*again)->OpenExec("echo back");
+  BOOST_REQUIRE(ch2.ok());
+  BOOST_TEST(ReadAll(**ch2) == "back\n");
+}
+
+}  // namespace
+}  // namespace skiff
