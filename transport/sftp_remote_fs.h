@@ -1,0 +1,71 @@
+// RemoteFs over our pipelined SFTP v3 client (see remote_fs.h for the contract).
+//
+// Every OpenSSH extension is used when the server advertises it and SftpOptions does not
+// disable it; without it the documented fallback applies (remote_fs.h):
+//   posix-rename  Rename(kReplace) -> remove `to`, then rename (not atomic)
+//   lsetstat      LSetStat -> kUnsupported on symlinks, SetStat otherwise
+//   expand-path   RealPath -> SSH_FXP_REALPATH ("~" is then not expanded)
+//   copy-data     CopyData -> pipelined read + write through the client
+//   hardlink, statvfs, fsync -> kUnsupported (no fallback possible)
+//   limits        32 KiB reads and writes
+//
+// Thread-safety: all methods may be called concurrently from any thread. Ownership: owns
+// the SftpClient and through it the channel; `keepalive` (typically the SSH connection
+// the channel runs on) is released only after the channel is closed. RemoteFiles must
+// not outlive this object.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "transport/channel.h"
+#include "transport/remote_fs.h"
+#include "transport/sftp_client.h"  // SftpOptions
+
+namespace skiff {
+
+class SftpRemoteFs : public RemoteFs {
+ public:
+  // Performs SFTP INIT on `channel` (see SftpClient::Start for the failures).
+  static Result<std::unique_ptr<SftpRemoteFs>> Create(std::unique_ptr<Channel> channel,
+                                                      SftpOptions opts = {},
+                                                      std::shared_ptr<void> keepalive = nullptr);
+  ~SftpRemoteFs() override;
+
+  const Capabilities& caps() const override;
+  Result<FileAttr> Stat(const std::string& path) override;
+  Result<FileAttr> Lstat(const std::string& path) override;
+  Status SetStat(const std::string& path, const FileAttr& attr) override;
+  Status LSetStat(const std::string& path, const FileAttr& attr) override;
+  Result<std::vector<DirEntry>> ReadDir(const std::string& path) override;
+  Result<std::unique_ptr<RemoteFile>> Open(const std::string& path, uint32_t flags,
+                                           uint32_t mode = 0644) override;
+  Status Mkdir(const std::string& path, uint32_t mode = 0755) override;
+  Status Rmdir(const std::string& path) override;
+  Status Remove(const std::string& path) override;
+  Status Rename(const std::string& from, const std::string& to, RenameMode mode) override;
+  Status Symlink(const std::string& target, const std::string& link_path) override;
+  Result<std::string> Readlink(const std::string& path) override;
+  Status Hardlink(const std::string& existing, const std::string& new_path) override;
+  Result<FsStats> StatVfs(const std::string& path) override;
+  Result<std::string> RealPath(const std::string& path) override;
+  Status CopyData(RemoteFile& src, uint64_t src_offset, uint64_t len, RemoteFile& dst,
+                  uint64_t dst_offset) override;
+
+  SftpClient& client() { return *client_; }
+
+ private:
+  SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<SftpClient> client);
+  Result<FileAttr> StatLike(uint8_t type, const char* verb, const std::string& path);
+  Status PathOp(uint8_t type, const char* verb, const std::string& path);
+  Result<std::string> SingleName(SftpClient::Request req, const std::string& context);
+  Status CopyThroughClient(RemoteFile& src, uint64_t src_offset, uint64_t len, RemoteFile& dst,
+                           uint64_t dst_offset);
+
+  // Declared first so that it is destroyed last, after the client closed the channel.
+  std::shared_ptr<void> keepalive_;
+  std::unique_ptr<SftpClient> client_;
+};
+
+}  // namespace skiff
