@@ -1,0 +1,58 @@
+// Options of `skiff mount` (sshfs names where the meaning is the same) and their
+// parser. A plain value type; parsing is pure and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "transport/status.h"
+
+namespace skiff::fs {
+
+enum class CacheMode {
+  kStrict,   // no attribute/entry/dir caching, page cache dropped on every open
+  kDefault,  // timeouts below; close-to-open consistency for file content
+  kLoose,    // long timeouts, page cache kept across opens unconditionally
+};
+
+struct MountOptions {
+  CacheMode cache = CacheMode::kDefault;
+  // Seconds. sshfs's cache_timeout default (20 s) so that users switching see the same
+  // staleness of metadata; content is still checked on every open (close-to-open).
+  double attr_timeout = 20;
+  double entry_timeout = 20;
+  double negative_timeout = 20;
+  double dir_timeout = 20;
+  double link_timeout = 20;
+
+  bool follow_symlinks = false;
+  bool read_only = false;
+  bool reconnect = false;
+  bool idmap_user = false;           // remote user's uid/gid <-> local uid/gid
+  std::optional<uint32_t> uid, gid;  // report every file as owned by these
+  bool allow_other = false;
+  bool default_permissions = false;
+  int max_conns = 1;
+
+  // Read-ahead: at most this many requests of caps().max_read bytes in flight per
+  // sequential stream. 64 x 255 KiB = 16 MiB covers a 20 ms link at 800 MB/s.
+  uint32_t readahead_requests = 64;
+  // Write-behind: bytes acknowledged to the kernel but not yet to the server, per
+  // open file, before write() blocks.
+  uint64_t write_behind_bytes = 32ull << 20;
+
+  // -o options that are not mount options: passed to ssh as -o Opt=Val (sshfs does
+  // the same for options it does not know).
+  std::vector<std::string> ssh_options;
+  // Options passed straight to FUSE (fsname, subtype, ...).
+  std::vector<std::string> fuse_options;
+};
+
+// Applies one comma-separated -o list to `opts`. Unknown `Name=value` options whose name
+// starts with an upper-case letter are ssh options (ServerAliveInterval=15); any other
+// unknown option is an error naming it.
+Status ApplyMountOptions(const std::string& list, MountOptions& opts);
+
+}  // namespace skiff::fs

@@ -1,0 +1,188 @@
+// The filesystem semantics of `skiff mount`: every FUSE operation as a plain method over
+// RemoteFs, with the inode table, caches, read-ahead, write-behind and reconnecting. It
+// never sees fuse_req_t (the FUSE adapter, fuse_adapter.h, translates), so tests drive
+// it directly on a MemRemoteFs. doc/SEMANTICS.md describes what it guarantees.
+//
+// Thread-safety: every method may be called from any thread concurrently (the FUSE
+// session is multi-threaded). Locks (all leaf locks, never held across a network call
+// or a callback): InodeTable, DirCache, ConnectionKeeper, files_mu_, identity_mu_,
+// closer_mu_.
+//
+// Errors are Statuses; the adapter maps them to errno with StatusToErrno. A failed call
+// leaves caches as they were, except that a lost connection is reported to the keeper.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "fs/connection_keeper.h"
+#include "fs/dir_cache.h"
+#include "fs/inode_table.h"
+#include "fs/mount_options.h"
+#include "fs/open_file.h"
+#include "transport/remote_fs.h"
+
+namespace skiff::fs {
+
+struct Entry {
+  uint64_t ino = 0;  // 0: a negative entry ("no such name", cacheable for entry_timeout)
+  struct stat attr {};
+  double attr_timeout = 0;
+  double entry_timeout = 0;
+};
+
+struct AttrReply {
+  struct stat attr {};
+  double timeout = 0;
+};
+
+struct OpenReply {
+  uint64_t fh = 0;
+  bool keep_cache = false;  // FOPEN_KEEP_CACHE: the page cache still holds this content
+};
+
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits
+  std::optional<uint32_t> uid, gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime, mtime;  // seconds; "now" is resolved by the caller
+};
+
+// One directory entry handed to ReadDir's callback. For "." and ".." (and for plain
+// readdir) `entry.ino` is only a d_ino hint and no lookup count is taken.
+struct DirItem {
+  std::string name;
+  Entry entry;
+  uint64_t next_offset = 0;
+};
+
+class RemoteFilesystem {
+ public:
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  // `connections` (at least one) become the keeper's slots; `reconnect` (may be null)
+  // makes a replacement connection. `root` is the remote directory mounted (any form
+  // RealPath accepts; "" or "." is the login directory).
+  RemoteFilesystem(std::vector<std::shared_ptr<RemoteFs>> connections,
+                   ConnectionKeeper::Connector reconnect, std::string root, MountOptions opts,
+                   Clock clock = nullptr);
+  ~RemoteFilesystem();
+  RemoteFilesystem(const RemoteFilesystem&) = delete;
+  RemoteFilesystem& operator=(const RemoteFilesystem&) = delete;
+
+  // Resolves and checks the root (must be a directory). Call once before anything else.
+  Status Init();
+
+  Result<Entry> Lookup(uint64_t parent, const std::string& name);
+  void Forget(uint64_t ino, uint64_t nlookup);
+  Result<AttrReply> GetAttr(uint64_t ino, std::optional<uint64_t> fh);
+  Result<AttrReply> SetAttr(uint64_t ino, std::optional<uint64_t> fh, const SetAttrRequest& req);
+  Result<std::string> Readlink(uint64_t ino);
+  Result<Entry> Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev);
+  Result<Entry> Mkdir(uint64_t parent, const std::string& name, uint32_t mode);
+  Status Unlink(uint64_t parent, const std::string& name);
+  Status Rmdir(uint64_t parent, const std::string& name);
+  Result<Entry> Symlink(const std::string& target, uint64_t parent, const std::string& name);
+  // `flags`: RENAME_NOREPLACE honoured, RENAME_EXCHANGE refused (kInvalidArgument).
+  Status Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+                const std::string& new_name, unsigned flags);
+  Result<Entry> Link(uint64_t ino, uint64_t new_parent, const std::string& new_name);
+
+  // `flags` are open(2) flags.
+  Result<OpenReply> Open(uint64_t ino, int flags);
+  Result<std::pair<Entry, OpenReply>> Create(uint64_t parent, const std::string& name,
+                                             uint32_t mode, int flags);
+  Result<std::string> Read(uint64_t fh, uint64_t offset, uint32_t size);
+  Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view data);
+  // Waits for this handle's write-behind; reports any write error (close(2) sees it).
+  Status Flush(uint64_t fh);
+  Status Fsync(uint64_t fh, bool datasync);
+  // Forgets the handle; the remote close happens in the background.
+  Status Release(uint64_t fh);
+
+  Result<uint64_t> OpenDir(uint64_t ino);
+  // Calls `emit` for entries from `offset` until it returns false (buffer full) or the
+  // listing ends. With `plus`, each emitted entry other than "." and ".." counts as a
+  // lookup, and only if `emit` accepted it.
+  Status ReadDir(uint64_t dh, uint64_t offset, bool plus,
+                 const std::function<bool(const DirItem&)>& emit);
+  Status ReleaseDir(uint64_t dh);
+
+  Result<struct statvfs> StatFs();
+
+  // For tests and the round-trip documentation.
+  size_t inode_count() const { return inodes_.size(); }
+  uint64_t reconnects() const { return keeper_.reconnects(); }
+  const MountOptions& options() const { return opts_; }
+
+ private:
+  struct DirHandle {
+    uint64_t ino;
+    std::string path;
+    std::vector<DirEntry> entries;
+  };
+  struct Identity {  // the server-side user, learned from the first object we create
+    uint32_t uid = 0, gid = 0;
+    uint32_t umask = 0;
+  };
+
+  // Runs `f` on a connection from the keeper; reports a lost connection and, if
+  // `idempotent`, retries once on a fresh one. `used` receives the connection used.
+  template <typename F>
+  auto WithFs(bool idempotent, F&& f, std::shared_ptr<RemoteFs>* used = nullptr)
+      -> decltype(f(std::declval<RemoteFs&>()));
+  Result<std::string> ChildPath(uint64_t parent, const std::string& name) const;
+  Result<FileAttr> StatPath(const std::string& path);  // Lstat, or Stat with follow_symlinks
+  Entry MakeEntry(uint64_t ino, const FileAttr& a) const;
+  struct stat ToStat(uint64_t ino, const FileAttr& a) const;
+  std::chrono::steady_clock::time_point Expiry(double seconds) const;
+  std::shared_ptr<OpenFile> FindFile(uint64_t fh) const;
+  Result<std::shared_ptr<OpenFile::Backing>> UsableBacking(OpenFile& f);
+  Status Reopen(OpenFile& f);
+  Status DrainWriters(uint64_t ino);
+  std::optional<FileAttr> Synthesize(uint32_t type, uint32_t mode, uint64_t size) const;
+  void LearnIdentity(uint32_t requested_mode, const FileAttr& actual);
+  Status CheckWritable() const;
+  static std::string Parent(const std::string& path);
+  static std::string Base(const std::string& path);
+  void CloserLoop();
+
+  MountOptions opts_;
+  Clock clock_;
+  std::string root_spec_;
+  ConnectionKeeper keeper_;
+  InodeTable inodes_;
+  DirCache dirs_;
+  uint32_t local_uid_, local_gid_;
+  std::optional<uint32_t> remote_root_uid_, remote_root_gid_;  // for idmap=user
+
+  mutable std::mutex identity_mu_;  // guards identity_
+  std::optional<Identity> identity_;
+
+  mutable std::mutex files_mu_;  // guards files_, dirs_handles_, next_fh_
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> files_;
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dir_handles_;
+  uint64_t next_fh_ = 1;
+
+  // Remote closes run on one background thread so that release costs no round trip.
+  std::mutex closer_mu_;  // guards closer_queue_, closer_stop_
+  std::condition_variable closer_cv_;
+  std::deque<std::shared_ptr<OpenFile::Backing>> closer_queue_;
+  bool closer_stop_ = false;
+  std::thread closer_;
+};
+
+}  // namespace skiff::fs

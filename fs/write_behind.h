@@ -1,0 +1,53 @@
+// Pipelined write-behind for one open file: Write hands the data to
+// RemoteFile::WriteAsync and returns at once, so many writes are in flight; it blocks
+// only while more than `max_bytes` are unacknowledged. The first failure is sticky:
+// every later Write, Drain and the final Drain at close report it, so an error is never
+// silently dropped (it surfaces at the latest on flush/fsync/close).
+//
+// Thread-safe. The RemoteFile must outlive this object; the destructor waits for writes
+// still in flight (their errors are then only logged by the owner via Drain).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "transport/remote_fs.h"
+
+namespace skiff::fs {
+
+class WriteBehind {
+ public:
+  WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes);
+  ~WriteBehind();
+  WriteBehind(const WriteBehind&) = delete;
+  WriteBehind& operator=(const WriteBehind&) = delete;
+
+  // Queues `data` at `offset`. Fails with the sticky error of an earlier write.
+  Status Write(uint64_t offset, std::string_view data);
+  // Waits until every queued write is acknowledged; returns the sticky error, if any.
+  Status Drain();
+  // Whether writes are queued but not yet acknowledged.
+  bool pending() const;
+  // Whether any write was ever queued (the file's content changed through us).
+  bool dirty() const;
+
+ private:
+  struct State {
+    mutable std::mutex mu;  // guards everything in State
+    std::condition_variable cv;
+    uint64_t in_flight_bytes = 0;
+    int in_flight = 0;
+    Status error;  // first failure, sticky
+    bool dirty = false;
+  };
+  RemoteFile* file_;
+  const uint32_t max_write_;
+  const uint64_t max_bytes_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace skiff::fs
