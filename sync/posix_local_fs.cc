@@ -1,0 +1,300 @@
+#include "sync/posix_local_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sync/rel_path.h"
+
+namespace skiff::sync {
+namespace {
+
+// The one place local errno values become a Status.
+Status ErrnoStatus(int err, const std::string& what) {
+  std::string msg = what + ": " + std::strerror(err);
+  switch (err) {
+    case ENOENT:
+      return Status::NotFound(msg);
+    case EACCES:
+    case EPERM:
+      return Status::Permission(msg);
+    case EEXIST:
+      return Status::Exists(msg);
+    case ENOTDIR:
+      return {Code::kNotDirectory, msg};
+    case EISDIR:
+      return {Code::kIsDirectory, msg};
+    case ENOTEMPTY:
+      return {Code::kNotEmpty, msg};
+    case ENOSPC:
+    case EDQUOT:
+      return {Code::kNoSpace, msg};
+    case ELOOP:
+      return Status::Permission(what + ": is a symlink; refusing to follow it");
+    default:
+      return Status::Io(msg);
+  }
+}
+
+LocalStat FromStat(const struct stat& st) {
+  LocalStat s;
+  s.mode = st.st_mode;
+  s.uid = st.st_uid;
+  s.gid = st.st_gid;
+  s.size = static_cast<uint64_t>(st.st_size);
+  s.ino = st.st_ino;
+  s.dev = st.st_dev;
+  s.nlink = st.st_nlink;
+  s.mtime = st.st_mtim.tv_sec;
+  s.ctime = st.st_ctim.tv_sec;
+  return s;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+class PosixReader : public LocalReader {
+ public:
+  PosixReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Result<std::string> Read(size_t max) override {
+    std::string buf(max, '\0');
+    ssize_t n;
+    do {
+      n = read(fd_.get(), buf.data(), max);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ErrnoStatus(errno, "reading " + path_);
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  }
+  Result<LocalStat> Stat() override {
+    struct stat st;
+    if (fstat(fd_.get(), &st) != 0) return ErrnoStatus(errno, "fstat " + path_);
+    return FromStat(st);
+  }
+
+ private:
+  Fd fd_;
+  std::string path_;
+};
+
+class PosixWriter : public LocalWriter {
+ public:
+  PosixWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Status Write(uint64_t offset, std::string_view data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = pwrite(fd_.get(), data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus(errno, "writing " + path_);
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+  Status Truncate(uint64_t size) override {
+    if (ftruncate(fd_.get(), static_cast<off_t>(size)) != 0)
+      return ErrnoStatus(errno, "truncating " + path_);
+    return Status::Ok();
+  }
+  Status Close() override {
+    int fd = fd_.release();
+    if (fd >= 0 && close(fd) != 0) return ErrnoStatus(errno, "closing " + path_);
+    return Status::Ok();
+  }
+
+ private:
+  Fd fd_;
+  std::string path_;
+};
+
+// Opens the directory that holds the last component of `rel` below `root`, never
+// following a symlink, and returns it with the last component.
+Result<std::pair<Fd, std::string>> OpenParent(const std::string& root, const std::string& rel) {
+  SKIFF_RETURN_IF_ERROR(ValidateRelPath(rel).WithContext("restore path"));
+  Fd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0) return ErrnoStatus(errno, "opening restore target " + root);
+  size_t i = 0;
+  while (true) {
+    size_t j = rel.find('/', i);
+    if (j == std::string::npos) return std::make_pair(std::move(dir), rel.substr(i));
+    std::string comp = rel.substr(i, j - i);
+    int fd = openat(dir.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ELOOP || err == ENOTDIR)
+        return Status::Permission("refusing to restore '" + rel + "': '" + rel.substr(0, j) +
+                                  "' is not a real directory (a symlink or file)");
+      return ErrnoStatus(err, "opening " + root + "/" + rel.substr(0, j));
+    }
+    dir = Fd(fd);
+    i = j + 1;
+  }
+}
+
+// Removes an existing non-directory at (dirfd, name) so that it can be replaced.
+Status ClearSlot(int dirfd, const std::string& name, const std::string& what) {
+  struct stat st;
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return ErrnoStatus(errno, what);
+  }
+  if (S_ISDIR(st.st_mode)) return {Code::kIsDirectory, what + ": a directory is in the way"};
+  if (unlinkat(dirfd, name.c_str(), 0) != 0) return ErrnoStatus(errno, "replacing " + what);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<LocalStat> PosixLocalFs::Lstat(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "lstat " + path);
+  return FromStat(st);
+}
+
+Result<std::vector<std::string>> PosixLocalFs::ListDir(const std::string& path) {
+  DIR* d = opendir(path.c_str());
+  if (!d) return ErrnoStatus(errno, "reading directory " + path);
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  closedir(d);
+  if (err != 0) return ErrnoStatus(err, "reading directory " + path);
+  return names;
+}
+
+Result<std::string> PosixLocalFs::Readlink(const std::string& path) {
+  std::string buf(4096, '\0');
+  while (true) {
+    ssize_t n = readlink(path.c_str(), buf.data(), buf.size());
+    if (n < 0) return ErrnoStatus(errno, "readlink " + path);
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+Result<std::unique_ptr<LocalReader>> PosixLocalFs::OpenRead(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "opening " + path);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::unique_ptr<LocalReader>(new PosixReader(fd, path));
+}
+
+Status PosixLocalFs::MakeRoot(const std::string& root) {
+  if (root.empty()) return Status::Invalid("empty restore target");
+  std::string cur;
+  size_t i = 0;
+  while (i <= root.size()) {
+    size_t j = root.find('/', i);
+    if (j == std::string::npos) j = root.size();
+    cur = root.substr(0, j);
+    if (!cur.empty() && mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      return ErrnoStatus(errno, "creating " + cur);
+    i = j + 1;
+  }
+  struct stat st;
+  if (stat(root.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + root);
+  if (!S_ISDIR(st.st_mode)) return {Code::kNotDirectory, root + " is not a directory"};
+  return Status::Ok();
+}
+
+Status PosixLocalFs::MkdirUnder(const std::string& root, const std::string& rel) {
+  SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
+  if (mkdirat(parent.first.get(), parent.second.c_str(), 0700) == 0) return Status::Ok();
+  int err = errno;
+  struct stat st;
+  if (err == EEXIST &&
+      fstatat(parent.first.get(), parent.second.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, root + "/" + rel));
+    if (mkdirat(parent.first.get(), parent.second.c_str(), 0700) == 0) return Status::Ok();
+    err = errno;
+  }
+  return ErrnoStatus(err, "creating directory " + root + "/" + rel);
+}
+
+Result<std::unique_ptr<LocalWriter>> PosixLocalFs::CreateUnder(const std::string& root,
+                                                               const std::string& rel) {
+  SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
+  std::string what = root + "/" + rel;
+  SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, what));
+  int fd = openat(parent.first.get(), parent.second.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(errno, "creating " + what);
+  return std::unique_ptr<LocalWriter>(new PosixWriter(fd, what));
+}
+
+Status PosixLocalFs::SymlinkUnder(const std::string& root, const std::string& rel,
+                                  const std::string& target) {
+  SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
+  std::string what = root + "/" + rel;
+  SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, what));
+  if (symlinkat(target.c_str(), parent.first.get(), parent.second.c_str()) != 0)
+    return ErrnoStatus(errno, "creating symlink " + what);
+  return Status::Ok();
+}
+
+Status PosixLocalFs::LinkUnder(const std::string& root, const std::string& existing_rel,
+                               const std::string& rel) {
+  SKIFF_ASSIGN_OR_RETURN(auto from, OpenParent(root, existing_rel));
+  SKIFF_ASSIGN_OR_RETURN(auto to, OpenParent(root, rel));
+  std::string what = root + "/" + rel;
+  SKIFF_RETURN_IF_ERROR(ClearSlot(to.first.get(), to.second, what));
+  if (linkat(from.first.get(), from.second.c_str(), to.first.get(), to.second.c_str(), 0) != 0)
+    return ErrnoStatus(errno, "hard-linking " + what);
+  return Status::Ok();
+}
+
+Status PosixLocalFs::SetMetaUnder(const std::string& root, const std::string& rel,
+                                  const LocalMeta& meta, bool is_symlink) {
+  SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
+  int dfd = parent.first.get();
+  const char* name = parent.second.c_str();
+  std::string what = root + "/" + rel;
+  if (meta.set_owner && fchownat(dfd, name, meta.uid, meta.gid, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoStatus(errno, "chown " + what);
+  if (!is_symlink && fchmodat(dfd, name, meta.mode & 07777, 0) != 0)
+    return ErrnoStatus(errno, "chmod " + what);
+  struct timespec ts[2];
+  ts[0].tv_sec = ts[1].tv_sec = meta.mtime;
+  ts[0].tv_nsec = ts[1].tv_nsec = 0;
+  if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoStatus(errno, "setting times of " + what);
+  return Status::Ok();
+}
+
+}  // namespace skiff::sync

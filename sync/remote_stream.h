@@ -1,0 +1,81 @@
+// Sequential, pipelined streaming over a RemoteFile.
+//
+// RemoteStreamReader keeps up to `depth` reads in flight ahead of the consumer, so a
+// long file streams at link speed rather than one round trip per chunk.
+// RemoteStreamWriter appends with up to `depth` writes in flight; the first failure is
+// kept and returned by every later call. Zero-filled chunks can be skipped
+// (`skip_zero_chunks`) so that sparse files stay sparse on the server; Finish() then
+// sets the final size.
+//
+// Not thread-safe (one consumer); both must be destroyed or finished before the
+// RemoteFile they use. Destroying a writer without Finish() waits for its writes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "transport/remote_fs.h"
+
+namespace skiff::sync {
+
+class RemoteStreamReader {
+ public:
+  RemoteStreamReader(RemoteFile& file, uint32_t chunk, int depth = 16);
+  ~RemoteStreamReader();
+  // The next bytes of the file; empty at EOF.
+  Result<std::string> Next();
+  uint64_t bytes_read() const { return consumed_; }
+
+ private:
+  struct Slot;
+  void Issue();
+
+  RemoteFile& file_;
+  uint32_t chunk_;
+  int depth_;
+  uint64_t next_offset_ = 0;
+  uint64_t consumed_ = 0;
+  bool eof_seen_ = false;
+  std::deque<std::shared_ptr<Slot>> inflight_;
+};
+
+class RemoteStreamWriter {
+ public:
+  RemoteStreamWriter(RemoteFile& file, uint32_t chunk, int depth = 16,
+                     bool skip_zero_chunks = false);
+  ~RemoteStreamWriter();
+  // Writes `data` at `offset`; waits while `depth` writes are in flight.
+  Status WriteAt(uint64_t offset, std::string_view data);
+  // Appends after the last byte written so far.
+  Status Append(std::string_view data);
+  // Waits for all writes; with skip_zero_chunks also sets the size to `final_size`.
+  Status Finish(uint64_t final_size);
+  uint64_t position() const { return position_; }
+  uint64_t bytes_sent() const { return sent_; }
+
+ private:
+  Status WaitBelow(int n);
+
+  RemoteFile& file_;
+  uint32_t chunk_;
+  int depth_;
+  bool skip_zero_;
+  uint64_t position_ = 0;
+  uint64_t sent_ = 0;
+  struct Shared {
+    std::mutex mu;  // guards the fields below
+    std::condition_variable cv;
+    int inflight = 0;
+    Status error;
+  };
+  std::shared_ptr<Shared> shared_;
+};
+
+// Reads a whole (small) remote file: manifests' tails, signatures, the lock.
+Result<std::string> ReadWholeFile(RemoteFs& fs, const std::string& path, uint64_t limit);
+
+}  // namespace skiff::sync

@@ -1,0 +1,309 @@
+// The backup and restore engines end to end on MemRemoteFs, with a real local tree.
+#include "sync/backup_engine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "sync/content_hash.h"
+#include "sync/manifest.h"
+#include "sync/posix_local_fs.h"
+#include "sync/restore_engine.h"
+#include "transport/mem_remote_fs.h"
+
+using namespace skiff;
+using namespace skiff::sync;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Delegates to another RemoteFs; after `writes_left` opens for writing, every call fails
+// with kConnectionLost (a connection that died mid-backup).
+class FaultFs : public RemoteFs {
+ public:
+  explicit FaultFs(RemoteFs& inner) : in_(inner) {}
+  std::atomic<int> writes_left{1 << 30};
+  bool dead() const { return writes_left.load() < 0; }
+  Status Dead() const { return Status::ConnectionLost("injected: connection lost"); }
+
+  const Capabilities& caps() const override { return in_.caps(); }
+  Result<FileAttr> Stat(const std::string& p) override { return dead() ? Dead() : in_.Stat(p); }
+  Result<FileAttr> Lstat(const std::string& p) override { return dead() ? Dead() : in_.Lstat(p); }
+  Status SetStat(const std::string& p, const FileAttr& a) override {
+    return dead() ? Dead() : in_.SetStat(p, a);
+  }
+  Status LSetStat(const std::string& p, const FileAttr& a) override {
+    return dead() ? Dead() : in_.LSetStat(p, a);
+  }
+  Result<std::vector<DirEntry>> ReadDir(const std::string& p) override {
+    return dead() ? Result<std::vector<DirEntry>>(Dead()) : in_.ReadDir(p);
+  }
+  Result<std::unique_ptr<RemoteFile>> Open(const std::string& p, uint32_t f, uint32_t m) override {
+    if ((f & OpenFlags::kWrite) && --writes_left < 0) return Dead();
+    if (dead()) return Dead();
+    return in_.Open(p, f, m);
+  }
+  Status Mkdir(const std::string& p, uint32_t m) override {
+    return dead() ? Dead() : in_.Mkdir(p, m);
+  }
+  Status Rmdir(const std::string& p) override { return dead() ? Dead() : in_.Rmdir(p); }
+  Status Remove(const std::string& p) override { return dead() ? Dead() : in_.Remove(p); }
+  Status Rename(const std::string& a, const std::string& b, RenameMode m) override {
+    return dead() ? Dead() : in_.Rename(a, b, m);
+  }
+  Status Symlink(const std::string& t, const std::string& l) override {
+    return dead() ? Dead() : in_.Symlink(t, l);
+  }
+  Result<std::string> Readlink(const std::string& p) override {
+    return dead() ? Result<std::string>(Dead()) : in_.Readlink(p);
+  }
+  Status Hardlink(const std::string& a, const std::string& b) override {
+    return dead() ? Dead() : in_.Hardlink(a, b);
+  }
+  Result<FsStats> StatVfs(const std::string& p) override { return in_.StatVfs(p); }
+  Result<std::string> RealPath(const std::string& p) override { return in_.RealPath(p); }
+  Status CopyData(RemoteFile& s, uint64_t so, uint64_t n, RemoteFile& d, uint64_t o) override {
+    return dead() ? Dead() : in_.CopyData(s, so, n, d, o);
+  }
+
+ private:
+  RemoteFs& in_;
+};
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+void WriteFile(const fs::path& p, const std::string& data, int64_t mtime = 1700000000) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+  struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
+  BOOST_REQUIRE(utimensat(AT_FDCWD, p.c_str(), ts, 0) == 0);
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Fixture {
+  fs::path dir;
+  fs::path src;
+  MemRemoteFs mem;
+  PosixLocalFs local;
+  int64_t clock = 1790000000;
+  std::vector<std::string> warnings;
+
+  Fixture() {
+    char tmpl[] = "/tmp/skiff-sync-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    src = dir / "data";
+    fs::create_directories(src / "sub" / "empty");
+    WriteFile(src / "small.txt", "hello\n");
+    WriteFile(src / "sub" / "big.bin", RandomBytes(600 * 1024, 1));
+    WriteFile(src / "sub" / "other.bin", RandomBytes(200 * 1024, 2));
+    fs::create_symlink("../small.txt", src / "sub" / "link");
+    fs::create_hard_link(src / "small.txt", src / "sub" / "hard.txt");
+    chmod((src / "sub").c_str(), 0750);
+    {  // sparse: 1 MiB hole, then data
+      std::ofstream o(src / "sparse", std::ios::binary);
+      o.seekp(1 << 20);
+      o << "tail";
+    }
+  }
+  ~Fixture() { fs::remove_all(dir); }
+
+  Result<BackupStats> Backup(RemoteFs& remote, std::vector<std::string> excludes = {}) {
+    SKIFF_ASSIGN_OR_RETURN(auto repo, Repository::Open(remote, "/repo", true));
+    BackupOptions o;
+    o.sources = {src.string()};
+    o.excludes = std::move(excludes);
+    o.now = clock;
+    clock += 3600;
+    o.lock = {"testhost", 4242, o.now, 24 * 3600, [](int64_t) { return false; }};
+    o.cache_dir = (dir / "cache").string();
+    o.warn = [this](const std::string& w) { warnings.push_back(w); };
+    return BackupEngine(repo, local, o).Run();
+  }
+
+  Result<RestoreStats> Restore(const std::string& snapshot, const fs::path& target,
+                               std::vector<std::string> patterns = {}) {
+    SKIFF_ASSIGN_OR_RETURN(auto repo, Repository::Open(mem, "/repo", false));
+    SKIFF_ASSIGN_OR_RETURN(std::string name, repo.ResolveSnapshot(snapshot));
+    RestoreOptions o;
+    o.snapshot = name;
+    o.target = target.string();
+    o.patterns = std::move(patterns);
+    return RestoreEngine(repo, local, o).Run();
+  }
+
+  // Every entry of `a` exists in `b` with the same type, content, mode and mtime.
+  void ExpectSameTree(const fs::path& a, const fs::path& b) {
+    for (auto it = fs::recursive_directory_iterator(a); it != fs::recursive_directory_iterator();
+         ++it) {
+      fs::path rel = it->path().lexically_relative(a);
+      struct stat sa, sb;
+      BOOST_REQUIRE(lstat(it->path().c_str(), &sa) == 0);
+      BOOST_REQUIRE_MESSAGE(lstat((b / rel).c_str(), &sb) == 0, "missing " << rel);
+      BOOST_TEST((sa.st_mode & S_IFMT) == (sb.st_mode & S_IFMT), rel);
+      if (!S_ISLNK(sa.st_mode)) BOOST_TEST((sa.st_mode & 07777) == (sb.st_mode & 07777), rel);
+      BOOST_TEST(sa.st_mtim.tv_sec == sb.st_mtim.tv_sec, rel);
+      if (S_ISREG(sa.st_mode)) BOOST_TEST(ReadFile(it->path()) == ReadFile(b / rel), rel);
+      if (S_ISLNK(sa.st_mode))
+        BOOST_TEST(fs::read_symlink(it->path()) == fs::read_symlink(b / rel), rel);
+    }
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(full_then_incremental_with_hardlinks_and_delta) {
+  Fixture f;
+  auto s1 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s1.ok(), s1.status().ToString());
+  BOOST_TEST(s1->files == 5u);
+  BOOST_TEST(s1->new_files == 4u);  // hard.txt is linked to small.txt, not uploaded
+  BOOST_TEST(f.warnings.empty());
+  // The snapshot is a plain tree on the server.
+  BOOST_TEST(f.mem.Lstat("/repo/snapshots/" + s1->snapshot + "/data/sub/empty").value().IsDir());
+  BOOST_TEST(f.mem.Readlink("/repo/snapshots/" + s1->snapshot + "/data/sub/link").value() ==
+             "../small.txt");
+
+  // Day 2: insert 1000 bytes in the middle of big.bin, touch other.bin, add a file.
+  std::string big = ReadFile(f.src / "sub" / "big.bin");
+  big.insert(300 * 1024, RandomBytes(1000, 9));
+  WriteFile(f.src / "sub" / "big.bin", big, 1700000500);
+  WriteFile(f.src / "sub" / "other.bin", ReadFile(f.src / "sub" / "other.bin"), 1700000600);
+  WriteFile(f.src / "new.txt", "new");
+  auto s2 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(s2->unchanged_files == 2u);  // small.txt and sparse (hard.txt follows small.txt)
+  BOOST_TEST(s2->delta_files == 2u);      // big.bin and the touched other.bin
+  BOOST_TEST(s2->new_files == 1u);
+  // The delta sent about the inserted bytes, not the files.
+  BOOST_TEST(s2->bytes_sent < 20u * 1024, "sent " << s2->bytes_sent);
+  BOOST_TEST(s2->bytes_copied >= 790u * 1024);
+
+  fs::path r1 = f.dir / "restore1", r2 = f.dir / "restore2";
+  auto rs = f.Restore("latest", r2);
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, r2 / "data");
+  // Hard links inside the source come back as hard links; sparse files stay sparse.
+  struct stat a, b;
+  BOOST_REQUIRE(stat((r2 / "data/small.txt").c_str(), &a) == 0);
+  BOOST_REQUIRE(stat((r2 / "data/sub/hard.txt").c_str(), &b) == 0);
+  BOOST_TEST(a.st_ino == b.st_ino);
+  BOOST_REQUIRE(stat((r2 / "data/sparse").c_str(), &a) == 0);
+  BOOST_TEST(a.st_blocks * 512 < 64 * 1024);
+
+  // The first snapshot still holds day 1's content; a single path can be restored.
+  rs = f.Restore(s1->snapshot, r1, {"data/sub/big.bin"});
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->files == 1u);
+  BOOST_TEST(ReadFile(r1 / "data/sub/big.bin").size() == 600u * 1024);
+  BOOST_TEST(!fs::exists(r1 / "data/small.txt"));
+}
+
+BOOST_AUTO_TEST_CASE(interrupted_backup_resumes) {
+  Fixture f;
+  FaultFs faulty(f.mem);
+  faulty.writes_left = 6;  // dies after a few files
+  auto s1 = f.Backup(faulty);
+  BOOST_REQUIRE(!s1.ok());
+  // Nothing looks like a snapshot, but the partial tree is kept for the next run.
+  auto repo = Repository::Open(f.mem, "/repo", false);
+  BOOST_REQUIRE(repo.ok());
+  BOOST_TEST(repo->ListSnapshots().value().empty());
+  BOOST_TEST(f.mem.Lstat("/repo/snapshots/.incomplete").ok());
+  // The lock of the dead run is stale (same host, its pid is gone) and gets broken.
+  auto s2 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(s2->resumed);
+  BOOST_TEST(s2->reused_files >= 1u);
+  BOOST_TEST(repo->ListSnapshots().value().size() == 1u);
+  BOOST_TEST(!f.mem.Lstat("/repo/snapshots/.incomplete").ok());
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+BOOST_AUTO_TEST_CASE(live_lock_is_refused_with_holder) {
+  Fixture f;
+  auto repo = Repository::Open(f.mem, "/repo", true);
+  BOOST_REQUIRE(repo.ok());
+  LockIdentity other{"otherhost", 99, f.clock, 24 * 3600, [](int64_t) { return true; }};
+  auto held = RepoLock::Acquire(*repo, other);
+  BOOST_REQUIRE(held.ok());
+  auto s = f.Backup(f.mem);
+  BOOST_TEST(s.status().Is(Code::kBusy));
+  BOOST_TEST(s.status().message().find("otherhost") != std::string::npos);
+  BOOST_TEST(s.status().message().find(".skiff/lock") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(fallbacks_without_hardlink_and_copy_data) {
+  Fixture f;
+  Capabilities caps = f.mem.caps();
+  caps.hardlink = caps.copy_data = false;
+  f.mem.set_caps(caps);
+  BOOST_REQUIRE(f.Backup(f.mem).ok());
+  WriteFile(f.src / "sub" / "big.bin", RandomBytes(600 * 1024, 3));
+  auto s2 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(s2->delta_files == 0u);
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE(rs.ok());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+BOOST_AUTO_TEST_CASE(hostile_manifest_is_refused_and_nothing_escapes) {
+  Fixture f;
+  auto s1 = f.Backup(f.mem);
+  BOOST_REQUIRE(s1.ok());
+  const std::string mpath = "/repo/.skiff/manifests/" + s1->snapshot;
+  auto put = [&](const std::string& body_entries) {
+    std::string body = "skiff-manifest\t1\t" + s1->snapshot + "\n" + body_entries;
+    std::string bytes = body + "end\t" +
+                        std::to_string(std::count(body_entries.begin(), body_entries.end(), '\n')) +
+                        "\t" + ContentHash(body) + "\n";
+    auto fh = f.mem.Open(mpath, OpenFlags::kWrite | OpenFlags::kTruncate, 0644);
+    BOOST_REQUIRE(fh.ok());
+    BOOST_REQUIRE((*fh)->Write(0, bytes).ok());
+  };
+  fs::path outside = f.dir / "outside";
+  fs::create_directories(outside);
+  // A '..' path: refused before anything is written.
+  put("f\t../outside/evil\t644\t0\t0\t0\t3\t" + ContentHash("abc") + "\t\t0\t0\t0\t\n");
+  auto rs = f.Restore("latest", f.dir / "target");
+  BOOST_TEST(rs.status().Is(Code::kCorrupt));
+  BOOST_TEST(rs.status().message().find("..") != std::string::npos);
+  BOOST_TEST(!fs::exists(f.dir / "target"));
+  // A symlink pointing out, then a file "through" it: never written outside.
+  put("l\tesc\t777\t0\t0\t0\t0\t\t\t0\t0\t0\t" + outside.string() + "\n" +
+      "f\tesc/evil\t644\t0\t0\t0\t3\t" + ContentHash("abc") + "\t\t0\t0\t0\t\n");
+  rs = f.Restore("latest", f.dir / "target");
+  BOOST_REQUIRE(rs.ok());
+  BOOST_TEST(fs::is_empty(outside));
+  BOOST_TEST(rs->errors >= 1u);  // the file's content is not on the server
+}
+
+BOOST_AUTO_TEST_CASE(excludes) {
+  BOOST_TEST(MatchesExclude({"*.bin"}, "data/sub/big.bin"));
+  BOOST_TEST(!MatchesExclude({"*.bin"}, "data/sub"));
+  BOOST_TEST(MatchesExclude({"/data/sub"}, "data/sub/x/y"));
+  BOOST_TEST(!MatchesExclude({"/data/sub"}, "data/subway"));
+  Fixture f;
+  auto s = f.Backup(f.mem, {"*.bin"});
+  BOOST_REQUIRE(s.ok());
+  BOOST_TEST(s->files == 3u);  // small.txt, sparse, sub/hard.txt
+}
