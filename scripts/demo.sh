@@ -53,7 +53,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting a private sshd on 127.0.0.1 (tests/support/sshd-env, throwaway keys)"
-"$root/tests/support/sshd-env" start "$sshd_dir"
+# The owner pid lets a later sshd-env start clean up if this script is SIGKILLed.
+SSHD_ENV_OWNER_PID=$$ "$root/tests/support/sshd-env" start "$sshd_dir"
 # shellcheck source=/dev/null
 . "$sshd_dir/env"
 cat <<EOF
