@@ -21,6 +21,7 @@
 #include "cli/job_state.h"
 #include "cli/json_value.h"
 #include "cli/logging.h"
+#include "sync/retention.h"
 
 namespace skiff::cli {
 namespace {
@@ -57,6 +58,12 @@ std::string SelfExe() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// Whether this build's `skiff backup` takes --bwlimit (its usage text says so).
+bool BackupHasBwlimit() {
+  auto it = Commands().find("backup");
+  return it != Commands().end() && it->second.usage.find("--bwlimit") != std::string::npos;
+}
+
 // -F/-i/-p/-o flags shared by every remote step.
 std::vector<std::string> SshFlags(const JobConfig& job) {
   std::vector<std::string> f;
@@ -68,13 +75,13 @@ std::vector<std::string> SshFlags(const JobConfig& job) {
 }
 
 std::vector<std::string> BackupArgv(const std::string& exe, const JobConfig& job) {
-  std::vector<std::string> a = {exe, "backup"};
-  for (const auto& f : LogFlagsForChild()) a.push_back(f);
-  a.push_back("--json");
+  std::vector<std::string> a = {exe, "backup", "--json"};
   for (const auto& e : job.excludes) a.insert(a.end(), {"--exclude", e});
   for (const auto& e : job.exclude_from) a.insert(a.end(), {"--exclude-from", e});
   if (job.one_file_system) a.push_back("--one-file-system");
-  if (job.bandwidth_limit) a.insert(a.end(), {"--bwlimit", std::to_string(*job.bandwidth_limit)});
+  if (job.bandwidth_limit && BackupHasBwlimit()) {
+    a.insert(a.end(), {"--bwlimit", std::to_string(*job.bandwidth_limit)});
+  }
   for (const auto& o : job.backup_options) a.push_back(o);
   for (const auto& f : SshFlags(job)) a.push_back(f);
   for (const auto& s : job.sources) a.push_back(s);
@@ -84,7 +91,6 @@ std::vector<std::string> BackupArgv(const std::string& exe, const JobConfig& job
 
 std::vector<std::string> PruneArgv(const std::string& exe, const JobConfig& job) {
   std::vector<std::string> a = {exe, "prune"};
-  for (const auto& f : LogFlagsForChild()) a.push_back(f);
   const KeepRules& k = job.keep;
   auto add = [&](const char* flag, const std::optional<int64_t>& v) {
     if (v) a.insert(a.end(), {flag, std::to_string(*v)});
@@ -103,8 +109,14 @@ std::vector<std::string> PruneArgv(const std::string& exe, const JobConfig& job)
 
 std::vector<std::string> CheckArgv(const std::string& exe, const JobConfig& job) {
   std::vector<std::string> a = {exe, "check"};
-  for (const auto& f : LogFlagsForChild()) a.push_back(f);
   if (job.check_read_data) a.push_back("--read-data");
+  for (const auto& f : SshFlags(job)) a.push_back(f);
+  a.push_back(job.repository);
+  return a;
+}
+
+std::vector<std::string> SnapshotsArgv(const std::string& exe, const JobConfig& job) {
+  std::vector<std::string> a = {exe, "snapshots", "--json"};
   for (const auto& f : SshFlags(job)) a.push_back(f);
   a.push_back(job.repository);
   return a;
@@ -116,21 +128,9 @@ bool CheckDue(const JobConfig& job, const JobState& state, int64_t now) {
   return now - state.last_check >= job.check_every;
 }
 
-// "2026-11-22T001000Z" / "2026-11-22T00:10:00Z" (a snapshot name) -> Unix time, or 0.
+// A snapshot's name ("2026-11-22T001000Z") -> its Unix time, or 0.
 int64_t ParseSnapshotTime(const std::string& name) {
-  std::string digits;
-  for (char c : name) {
-    if (c >= '0' && c <= '9') digits += c;
-  }
-  if (digits.size() < 14) return 0;
-  struct tm tm = {};
-  tm.tm_year = std::stoi(digits.substr(0, 4)) - 1900;
-  tm.tm_mon = std::stoi(digits.substr(4, 2)) - 1;
-  tm.tm_mday = std::stoi(digits.substr(6, 2));
-  tm.tm_hour = std::stoi(digits.substr(8, 2));
-  tm.tm_min = std::stoi(digits.substr(10, 2));
-  tm.tm_sec = std::stoi(digits.substr(12, 2));
-  return static_cast<int64_t>(timegm(&tm));
+  return sync::ParseSnapshotName(name).value_or(0);
 }
 
 // Takes the repository figures from the backup's --json summary (the last line of its
@@ -163,11 +163,36 @@ void ApplyBackupSummary(const std::string& out, JobState& state) {
     if (const JsonValue* f = find({"snapshot_count", "snapshots"})) {
       if (auto n = f->AsInt()) state.snapshot_count = *n;
     }
+    if (const JsonValue* f = find({"bytes"})) {
+      if (auto n = f->AsInt()) state.snapshot_bytes = *n;
+    }
     if (const JsonValue* f = find({"repository_bytes", "repository_size", "repo_bytes"})) {
       if (auto n = f->AsInt()) state.repository_bytes = *n;
     }
     return;
   }
+}
+
+// Takes the snapshot count and the newest snapshot from `skiff snapshots --json` (a JSON
+// array of names, oldest first). Returns false when the output is not such an array.
+bool ApplySnapshotList(const std::string& out, JobState& state) {
+  Result<JsonValue> v = ParseJson(out);
+  if (!v.ok() || !v->AsArray()) return false;
+  const JsonValue::Array& names = *v->AsArray();
+  state.snapshot_count = static_cast<int64_t>(names.size());
+  if (!names.empty()) {
+    std::string newest = names.back().AsString().value_or("");
+    if (!newest.empty()) {
+      if (newest != state.newest_snapshot) state.snapshot_bytes.reset();
+      state.newest_snapshot = newest;
+      state.newest_snapshot_time = ParseSnapshotTime(newest);
+    }
+  } else {
+    state.newest_snapshot.clear();
+    state.newest_snapshot_time = 0;
+    state.snapshot_bytes.reset();
+  }
+  return true;
 }
 
 // Holds the job's lock file open with an exclusive flock for the object's lifetime.
@@ -323,6 +348,11 @@ int RunJob(const std::vector<std::string>& in_args) {
     if (pre.exit_code != 0) fail("failure", kExitFailure, pre.message + "; backup not started");
   }
   if (exit_code == kExitOk) {
+    if (job->bandwidth_limit && !BackupHasBwlimit()) {
+      fail("warnings", kExitWarnings,
+           "bandwidth-limit is set but this skiff backup has no --bwlimit; ran unlimited");
+      LogWarning(message);
+    }
     StepOutcome b = RunStep("backup", BackupArgv(exe, *job), env, true);
     if (b.exit_code == kExitOk || b.exit_code == kExitWarnings) {
       ApplyBackupSummary(b.out, state);
@@ -342,8 +372,15 @@ int RunJob(const std::vector<std::string>& in_args) {
       fail("unreachable", kExitTempFail, "repository unreachable during prune: " + p.message);
     } else if (p.exit_code != 0) {
       fail("failure", kExitFailure, p.message);
-    } else if (state.snapshot_count) {
-      LogDebug("snapshot count after prune is refreshed at the next backup");
+    }
+  }
+  if (exit_code <= kExitWarnings) {
+    // The figures for `skiff status` (count and newest after prune); a failure here
+    // does not fail the job, it only leaves them as they were.
+    StepOutcome l = RunStep("snapshots", SnapshotsArgv(exe, *job), env, true);
+    if (l.exit_code != 0 || !ApplySnapshotList(l.out, state)) {
+      LogWarning("could not list the snapshots for the status figures" +
+                 (l.message.empty() ? std::string() : ": " + l.message));
     }
   }
   if (exit_code <= kExitWarnings && CheckDue(*job, state, start)) {

@@ -109,7 +109,8 @@ std::string JobStateToJson(const JobState& s) {
     << "  \"snapshot_count\": " << opt(s.snapshot_count) << ",\n"
     << "  \"repository_bytes\": " << opt(s.repository_bytes) << ",\n"
     << "  \"newest_snapshot\": " << JsonQuote(s.newest_snapshot) << ",\n"
-    << "  \"newest_snapshot_time\": " << s.newest_snapshot_time << "\n"
+    << "  \"newest_snapshot_time\": " << s.newest_snapshot_time << ",\n"
+    << "  \"snapshot_bytes\": " << opt(s.snapshot_bytes) << "\n"
     << "}\n";
   return o.str();
 }
@@ -150,6 +151,7 @@ Result<JobState> JobStateFromJson(const std::string& text, const std::string& pa
   opt("repository_bytes", s.repository_bytes);
   str("newest_snapshot", s.newest_snapshot);
   num("newest_snapshot_time", s.newest_snapshot_time);
+  opt("snapshot_bytes", s.snapshot_bytes);
   return s;
 }
 
@@ -230,17 +232,19 @@ std::string FormatStatus(const JobState& s, int64_t now) {
   }
   o << "  snapshots:        "
     << (s.snapshot_count ? std::to_string(*s.snapshot_count) : std::string("unknown")) << "\n";
-  o << "  repository size:  "
-    << (s.repository_bytes ? FormatBytes(*s.repository_bytes) : std::string("unknown")) << "\n";
   o << "  newest snapshot:  ";
-  if (s.newest_snapshot_time != 0) {
-    o << (s.newest_snapshot.empty() ? std::string() : s.newest_snapshot + ", ")
-      << FormatAge(now - s.newest_snapshot_time) << " old\n";
-  } else if (!s.newest_snapshot.empty()) {
-    o << s.newest_snapshot << "\n";
+  if (s.newest_snapshot.empty() && s.newest_snapshot_time == 0) {
+    o << "unknown";
   } else {
-    o << "unknown\n";
+    o << s.newest_snapshot;
+    if (s.newest_snapshot_time != 0) {
+      o << (s.newest_snapshot.empty() ? "" : ", ") << FormatAge(now - s.newest_snapshot_time)
+        << " old";
+    }
   }
+  if (s.snapshot_bytes) o << ", " << FormatBytes(*s.snapshot_bytes) << " of files";
+  o << "\n";
+  if (s.repository_bytes) o << "  repository size:  " << FormatBytes(*s.repository_bytes) << "\n";
   return o.str();
 }
 
@@ -313,6 +317,11 @@ std::string FormatPrometheus(const std::vector<JobState>& states, int64_t now) {
        [](const JobState& s, int64_t, double& v) {
          v = s.repository_bytes ? static_cast<double>(*s.repository_bytes) : 0;
          return s.repository_bytes.has_value();
+       }},
+      {"skiff_snapshot_size_bytes", "Bytes of files in the newest snapshot.",
+       [](const JobState& s, int64_t, double& v) {
+         v = s.snapshot_bytes ? static_cast<double>(*s.snapshot_bytes) : 0;
+         return s.snapshot_bytes.has_value();
        }},
       {"skiff_newest_snapshot_age_seconds", "Age of the newest snapshot when this was written.",
        [](const JobState& s, int64_t now, double& v) {

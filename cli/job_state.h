@@ -32,9 +32,10 @@ struct JobState {
   int64_t last_check = 0;  // last completed `skiff check`, for check-every
   // Repository figures from the last successful run.
   std::optional<int64_t> snapshot_count;
-  std::optional<int64_t> repository_bytes;
-  std::string newest_snapshot;  // its name, e.g. "2026-11-22T001000Z"
+  std::optional<int64_t> repository_bytes;  // only when a backup reports it
+  std::string newest_snapshot;              // its name, e.g. "2026-11-22T001000Z"
   int64_t newest_snapshot_time = 0;
+  std::optional<int64_t> snapshot_bytes;  // bytes of files in the newest snapshot
 };
 
 // STATE_DIR/JOB.json

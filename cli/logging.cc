@@ -119,21 +119,6 @@ LogLevel ParseLogFlags(std::vector<std::string>& args) {
   return static_cast<LogLevel>(level);
 }
 
-std::vector<std::string> LogFlagsForChild() {
-  switch (GetLogLevel()) {
-    case LogLevel::kError:
-    case LogLevel::kWarning:
-      return {"-q"};
-    case LogLevel::kNotice:
-      return {};
-    case LogLevel::kInfo:
-      return {"-v"};
-    case LogLevel::kDebug:
-      return {"-vv"};
-  }
-  return {};
-}
-
 void Log(LogLevel level, std::string_view message) {
   LogState& s = State();
   std::lock_guard<std::mutex> lock(s.mu);

@@ -33,10 +33,6 @@ LogDestination GetLogDestination();
 // Returns the resulting level. Flags repeat: "-v -v" equals "-vv".
 LogLevel ParseLogFlags(std::vector<std::string>& args);
 
-// The verbosity flags that reproduce the current level, for a child skiff process
-// ("-v", "-vv", "-q" or nothing).
-std::vector<std::string> LogFlagsForChild();
-
 // Writes one message (without trailing newline) if `level` passes the threshold.
 void Log(LogLevel level, std::string_view message);
 

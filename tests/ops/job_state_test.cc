@@ -29,6 +29,7 @@ JobState Succeeded() {
   s.repository_bytes = 3 * 1024 * 1024 + 512 * 1024;
   s.newest_snapshot = "2027-01-15T050000Z";
   s.newest_snapshot_time = kNow - 3 * 3600;
+  s.snapshot_bytes = 2048;
   return s;
 }
 
@@ -58,12 +59,14 @@ BOOST_AUTO_TEST_CASE(state_round_trips_through_json) {
   BOOST_TEST(back->repository_bytes.value_or(-1) == *s.repository_bytes);
   BOOST_TEST(back->newest_snapshot == s.newest_snapshot);
   BOOST_TEST(back->newest_snapshot_time == s.newest_snapshot_time);
+  BOOST_TEST(back->snapshot_bytes.value_or(-1) == 2048);
   JobState unknown;
   unknown.job = "x";
   Result<JobState> u = JobStateFromJson(JobStateToJson(unknown), "x.json");
   BOOST_REQUIRE(u.ok());
   BOOST_TEST(!u->snapshot_count.has_value());
   BOOST_TEST(!u->repository_bytes.has_value());
+  BOOST_TEST(!u->snapshot_bytes.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_state_file_is_reported_with_its_path) {
@@ -141,7 +144,14 @@ BOOST_AUTO_TEST_CASE(status_text_shows_every_figure) {
                     "backup@nas:/srv/skiff unreachable") != std::string::npos);
   BOOST_TEST(t.find("snapshots:        14\n") != std::string::npos);
   BOOST_TEST(t.find("repository size:  3.5 MiB\n") != std::string::npos);
-  BOOST_TEST(t.find("newest snapshot:  2027-01-15T050000Z, 3h 0m old\n") != std::string::npos);
+  BOOST_TEST(t.find("newest snapshot:  2027-01-15T050000Z, 3h 0m old, 2.0 KiB of files\n") !=
+             std::string::npos);
+  JobState no_size = Succeeded();
+  no_size.repository_bytes.reset();
+  no_size.snapshot_bytes.reset();
+  std::string t2 = FormatStatus(no_size, kNow);
+  BOOST_TEST(t2.find("newest snapshot:  2027-01-15T050000Z, 3h 0m old\n") != std::string::npos);
+  BOOST_TEST(t2.find("repository size") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(status_text_for_a_job_that_never_ran) {
@@ -188,6 +198,7 @@ BOOST_AUTO_TEST_CASE(prometheus_textfile) {
   BOOST_TEST(t.find("skiff_consecutive_failures{job=\"we\\\"ird\"} 3\n") != std::string::npos);
   BOOST_TEST(t.find("skiff_snapshots{job=\"home\"} 14\n") != std::string::npos);
   BOOST_TEST(t.find("skiff_repository_size_bytes{job=\"home\"} 3670016\n") != std::string::npos);
+  BOOST_TEST(t.find("skiff_snapshot_size_bytes{job=\"home\"} 2048\n") != std::string::npos);
   BOOST_TEST(t.find("skiff_newest_snapshot_age_seconds{job=\"home\"} 10800\n") !=
              std::string::npos);
   // Unknown figures are omitted rather than reported as zero.
