@@ -1,0 +1,114 @@
+#include "cli/backup_cli.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace skiff::cli {
+
+Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const SshOptions& ssh,
+                                                 bool create) {
+  auto r = std::make_unique<OpenRepo>();
+  SKIFF_ASSIGN_OR_RETURN(r->conn, sync::ConnectRepository(arg, ssh));
+  SKIFF_ASSIGN_OR_RETURN(auto repo, sync::Repository::Open(*r->conn.fs, r->conn.root, create));
+  r->repo.emplace(std::move(repo));
+  return r;
+}
+
+int FailWith(const std::string& command, const Status& st) {
+  std::cerr << "skiff " << command << ": " << st.ToString() << "\n";
+  if (st.Is(Code::kConnectionLost) || st.Is(Code::kTimeout)) return 75;
+  return 2;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string r = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        r += "\\\"";
+        break;
+      case '\\':
+        r += "\\\\";
+        break;
+      case '\n':
+        r += "\\n";
+        break;
+      case '\t':
+        r += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof buf, "\\u%04x", c);
+          r += buf;
+        } else {
+          r += static_cast<char>(c);
+        }
+    }
+  }
+  return r + "\"";
+}
+
+ProgressLine::ProgressLine(bool quiet)
+    : enabled_(!quiet && isatty(STDERR_FILENO)),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_) {}
+
+ProgressLine::~ProgressLine() { Clear(); }
+
+void ProgressLine::Update(uint64_t files, uint64_t bytes, uint64_t expected_bytes) {
+  if (!enabled_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_ < std::chrono::milliseconds(250)) return;
+  last_ = now;
+  double secs = std::chrono::duration<double>(now - start_).count();
+  double rate = secs > 0 ? bytes / secs : 0;
+  char eta[32] = "";
+  if (expected_bytes > bytes && rate > 0)
+    snprintf(eta, sizeof eta, ", ETA %.0f s", (expected_bytes - bytes) / rate);
+  fprintf(stderr, "\r\033[K%llu files, %.1f MiB, %.1f MiB/s%s",
+          static_cast<unsigned long long>(files), bytes / 1048576.0, rate / 1048576.0, eta);
+  shown_ = true;
+}
+
+void ProgressLine::Clear() {
+  if (shown_) fprintf(stderr, "\r\033[K");
+  shown_ = false;
+}
+
+bool TakeFlag(std::vector<std::string>& args, std::string_view flag) {
+  bool found = false;
+  for (auto it = args.begin(); it != args.end();) {
+    if (*it == "--") break;
+    if (*it == flag) {
+      it = args.erase(it);
+      found = true;
+    } else {
+      ++it;
+    }
+  }
+  return found;
+}
+
+Result<std::vector<std::string>> TakeValues(std::vector<std::string>& args, std::string_view name) {
+  std::vector<std::string> out;
+  std::string eq = std::string(name) + "=";
+  for (size_t i = 0; i < args.size();) {
+    if (args[i] == "--") break;
+    if (args[i] == name) {
+      if (i + 1 >= args.size()) return Status::Invalid(std::string(name) + " needs a value");
+      out.push_back(args[i + 1]);
+      args.erase(args.begin() + static_cast<long>(i), args.begin() + static_cast<long>(i) + 2);
+    } else if (args[i].rfind(eq, 0) == 0) {
+      out.push_back(args[i].substr(eq.size()));
+      args.erase(args.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace skiff::cli

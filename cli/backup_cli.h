@@ -1,0 +1,54 @@
+// Shared plumbing of the backup commands (backup, snapshots, restore, prune, check, diff):
+// opening a repository from the command line, the TTY progress line, JSON output, and
+// the mapping of a failure to an exit code. Not thread-safe (used from main only).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sync/repo_connect.h"
+#include "sync/repository.h"
+#include "transport/ssh_options.h"
+
+namespace skiff::cli {
+
+struct OpenRepo {
+  sync::RepoConnection conn;
+  std::optional<sync::Repository> repo;
+};
+
+// Connects and opens (with `create`, initialises) the repository named by `arg`.
+Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const SshOptions& ssh,
+                                                 bool create);
+
+// Prints "skiff CMD: <status>" and returns 75 for an unreachable server, else 2.
+int FailWith(const std::string& command, const Status& st);
+
+// "a\"b" with JSON escaping.
+std::string JsonString(std::string_view s);
+
+// A single self-overwriting status line on stderr, only when stderr is a terminal and
+// not `quiet`; at most a few updates per second.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool quiet);
+  ~ProgressLine();
+  void Update(uint64_t files, uint64_t bytes, uint64_t expected_bytes = 0);
+  void Clear();
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Takes "--flag" out of args; true if it was there.
+bool TakeFlag(std::vector<std::string>& args, std::string_view flag);
+// Takes "--name VALUE" and "--name=VALUE" (all occurrences); error if VALUE is missing.
+Result<std::vector<std::string>> TakeValues(std::vector<std::string>& args, std::string_view name);
+
+}  // namespace skiff::cli

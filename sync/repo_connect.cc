@@ -1,0 +1,72 @@
+#include "sync/repo_connect.h"
+
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+#include "transport/process_channel.h"
+#include "transport/sftp_connect.h"
+#include "transport/sftp_remote_fs.h"
+
+namespace skiff::sync {
+
+RepoArg SplitSnapshot(const std::string& arg) {
+  size_t at = arg.rfind('@');
+  if (at != std::string::npos && at + 1 < arg.size()) {
+    std::string tail = arg.substr(at + 1);
+    if (tail.find('/') == std::string::npos && tail.find(':') == std::string::npos)
+      return {arg.substr(0, at), tail};
+  }
+  return {arg, ""};
+}
+
+Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptions& ssh_in,
+                                         SftpOptions sftp) {
+  if (repo.empty()) return Status::Invalid("empty repository argument");
+  RemoteSpec spec = ParseRemoteSpec(repo);
+  RepoConnection c;
+  if (spec.remote) {
+    SshOptions ssh = ssh_in;
+    ssh.host = spec.host;
+    if (!spec.user.empty()) ssh.user = spec.user;
+    SKIFF_ASSIGN_OR_RETURN(c.fs, ConnectSftp(ssh, sftp));
+    c.root = spec.path.empty() ? "." : spec.path;
+    c.id = "ssh:" + ssh.user + "@" + ssh.host + ":" + std::to_string(ssh.port) + ":" + c.root;
+    return c;
+  }
+  const char* server = getenv("SKIFF_SFTP_SERVER");
+  std::string program = server && *server ? server : "/usr/lib/openssh/sftp-server";
+  if (access(program.c_str(), X_OK) != 0)
+    return Status::Unsupported("local repositories need OpenSSH's sftp-server at " + program +
+                               " (install openssh-sftp-server, or set SKIFF_SFTP_SERVER)");
+  SKIFF_ASSIGN_OR_RETURN(auto channel, ProcessChannel::Spawn({program}));
+  SKIFF_ASSIGN_OR_RETURN(auto fs, SftpRemoteFs::Create(std::move(channel), sftp));
+  c.fs = std::move(fs);
+  c.root = repo;
+  if (repo.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) c.root = std::string(cwd) + "/" + repo;
+  }
+  while (c.root.size() > 1 && c.root.back() == '/') c.root.pop_back();
+  c.id = "local:" + c.root;
+  return c;
+}
+
+std::string CacheDirFor(const std::string& id) {
+  std::string base;
+  if (const char* x = getenv("XDG_CACHE_HOME"); x && *x)
+    base = x;
+  else if (const char* h = getenv("HOME"); h && *h)
+    base = std::string(h) + "/.cache";
+  else
+    return "";
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx",
+           static_cast<unsigned long long>(XXH3_64bits(id.data(), id.size())));
+  return base + "/skiff/" + hex;
+}
+
+}  // namespace skiff::sync

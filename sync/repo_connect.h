@@ -1,0 +1,41 @@
+// Turning a REPO argument into a connected RemoteFs.
+//
+//   [user@]host:path   over SSH with ConnectSftp (path "" = the login directory)
+//   /local/path        a local repository, served by OpenSSH's own sftp-server
+//                      (/usr/lib/openssh/sftp-server, or $SKIFF_SFTP_SERVER) run as a
+//                      child through ProcessChannel: local and remote repositories take
+//                      exactly the same code path, extensions included.
+// REPO@SNAPSHOT selects a snapshot: the part after the last '@' when it holds no '/' or
+// ':' (so user@host: is not mistaken for one).
+//
+// Free functions; thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "transport/remote_fs.h"
+#include "transport/sftp_client.h"
+#include "transport/ssh_options.h"
+
+namespace skiff::sync {
+
+struct RepoArg {
+  std::string repo;      // without @SNAPSHOT
+  std::string snapshot;  // "" when not given
+};
+RepoArg SplitSnapshot(const std::string& arg);
+
+struct RepoConnection {
+  std::unique_ptr<RemoteFs> fs;
+  std::string root;  // repository path as the server sees it
+  std::string id;    // stable identity for the local cache ("ssh:user@host:port:path")
+};
+
+Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptions& ssh,
+                                         SftpOptions sftp = {});
+
+// ~/.cache/skiff/<hash of id> ($XDG_CACHE_HOME honoured); "" if no home is known.
+std::string CacheDirFor(const std::string& id);
+
+}  // namespace skiff::sync
