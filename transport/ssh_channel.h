@@ -55,7 +55,8 @@ class SshChannel : public Channel {
     void Consume(size_t n) {
       head_ = (head_ + n) % cap_;
       size_ -= n;
-      if (size_ == 0) head_ = 0;  // keep regions large
+      // head_ is never reset to 0 when empty: the producer may be filling the region it
+      // computed from the old head_ right now, without the lock.
     }
 
    private:
