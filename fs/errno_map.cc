@@ -12,9 +12,11 @@ int StatusToErrno(const Status& status, FsOp op) {
       return ENOENT;
     case Code::kPermission:
       // SFTP v3 has one "permission denied" code for both "not allowed by mode bits" and
-      // "not allowed at all" (e.g. chown by a non-root server user); EACCES is what
-      // sshfs and NFS report for it and what tools like cp/tar expect.
-      return EACCES;
+      // "not allowed at all" (e.g. chown by a non-root server user). EACCES is what
+      // sshfs and NFS report and what tools like cp and tar expect. For setattr the man
+      // pages of chmod(2), chown(2) and utimensat(2) prescribe EPERM ("not the owner",
+      // "not privileged"), which is what a refused SETSTAT means.
+      return op == FsOp::kSetAttr ? EPERM : EACCES;
     case Code::kExists:
       return EEXIST;
     case Code::kNotDirectory:

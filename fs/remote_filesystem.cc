@@ -72,10 +72,14 @@ void RemoteFilesystem::CloserLoop() {
     if (closer_queue_.empty()) return;  // stopping, and everything is closed
     std::shared_ptr<OpenFile::Backing> b = std::move(closer_queue_.front());
     closer_queue_.pop_front();
+    closer_busy_ = true;
     l.unlock();
     if (b->write_behind) {
       Status s = b->write_behind->Drain();
-      if (!s.ok()) LogWarning("write failed after close: " + s.ToString());
+      if (!s.ok())
+        LogWarning(
+            "write-behind of a released file failed (reported at close if it was still open): " +
+            s.ToString());
     }
     if (!keeper_.IsLost(b->fs)) {
       Status s = b->file->Close();
@@ -83,7 +87,14 @@ void RemoteFilesystem::CloserLoop() {
     }
     b.reset();
     l.lock();
+    closer_busy_ = false;
+    closer_cv_.notify_all();
   }
+}
+
+void RemoteFilesystem::WaitForBackgroundCloses() {
+  std::unique_lock<std::mutex> l(closer_mu_);
+  closer_cv_.wait(l, [&] { return closer_queue_.empty() && !closer_busy_; });
 }
 
 template <typename F>
@@ -743,7 +754,7 @@ Status RemoteFilesystem::Release(uint64_t fh) {
     std::lock_guard<std::mutex> l(closer_mu_);
     closer_queue_.push_back(std::move(b));
   }
-  closer_cv_.notify_one();
+  closer_cv_.notify_all();
   return Status::Ok();
 }
 

@@ -123,6 +123,9 @@ class RemoteFilesystem {
 
   Result<struct statvfs> StatFs();
 
+  // Waits until every released file has been closed on the server (tests; unmount).
+  void WaitForBackgroundCloses();
+
   // For tests and the round-trip documentation.
   size_t inode_count() const { return inodes_.size(); }
   uint64_t reconnects() const { return keeper_.reconnects(); }
@@ -178,10 +181,11 @@ class RemoteFilesystem {
   uint64_t next_fh_ = 1;
 
   // Remote closes run on one background thread so that release costs no round trip.
-  std::mutex closer_mu_;  // guards closer_queue_, closer_stop_
+  std::mutex closer_mu_;  // guards closer_queue_, closer_stop_, closer_busy_
   std::condition_variable closer_cv_;
   std::deque<std::shared_ptr<OpenFile::Backing>> closer_queue_;
   bool closer_stop_ = false;
+  bool closer_busy_ = false;  // a Backing taken off the queue is being closed
   std::thread closer_;
 };
 

@@ -1,0 +1,214 @@
+// Reads, writes, read-ahead and write-behind semantics (doc/SEMANTICS.md "Reading",
+// "Writing and durability").
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <random>
+#include <thread>
+
+#include "fs/errno_map.h"
+#include "fs/read_ahead.h"
+#include "tests/fs/fs_fixture.h"
+#include "transport/mem_remote_fs.h"
+
+using skiff::Code;
+using skiff::Status;
+using skiff::fs::StatusToErrno;
+using skiff::testing::FsFixture;
+
+namespace {
+constexpr uint64_t kRoot = 1;
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(read_write)
+
+BOOST_AUTO_TEST_CASE(write_error_surfaces_at_flush_and_sticks) {
+  // SEMANTICS.md: write() may return before the server answered; a failure is reported
+  // by the next write, flush (close) or fsync, and by every one after it.
+  FsFixture f;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(c.ok());
+  f.faulty->set_fail_writes(Status(Code::kNoSpace, "injected: disk full"));
+  auto w = f.filesystem->Write(c->second.fh, 0, "data");
+  BOOST_CHECK(w.ok());  // accepted into write-behind
+  Status fl = f.filesystem->Flush(c->second.fh);
+  BOOST_CHECK_EQUAL(StatusToErrno(fl), ENOSPC);
+  f.faulty->set_fail_writes(Status::Ok());
+  BOOST_CHECK_EQUAL(StatusToErrno(f.filesystem->Write(c->second.fh, 4, "more").status()), ENOSPC);
+  BOOST_CHECK_EQUAL(StatusToErrno(f.filesystem->Fsync(c->second.fh, false)), ENOSPC);
+  BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
+}
+
+BOOST_AUTO_TEST_CASE(append_truncate_and_sparse_writes) {
+  FsFixture f;
+  uint64_t a = f.MakeFile(kRoot, "a", "head");
+  auto o = f.filesystem->Open(a, O_WRONLY | O_APPEND);
+  BOOST_REQUIRE(o.ok());
+  BOOST_REQUIRE(f.filesystem->Write(o->fh, 0, "+tail").ok());  // offset ignored: O_APPEND
+  BOOST_REQUIRE(f.filesystem->Flush(o->fh).ok());
+  (void)f.filesystem->Release(o->fh);
+  BOOST_CHECK_EQUAL(f.ServerContent("/m/a"), "head+tail");
+
+  auto t = f.filesystem->Open(a, O_WRONLY | O_TRUNC);
+  BOOST_REQUIRE(t.ok());
+  BOOST_CHECK_EQUAL(f.filesystem->GetAttr(a, std::nullopt)->attr.st_size, 0);
+  BOOST_REQUIRE(f.filesystem->Write(t->fh, 10, "X").ok());  // a hole of 10 zero bytes
+  BOOST_CHECK_EQUAL(f.filesystem->GetAttr(a, t->fh)->attr.st_size, 11);
+  BOOST_REQUIRE(f.filesystem->Flush(t->fh).ok());
+  (void)f.filesystem->Release(t->fh);
+  BOOST_CHECK_EQUAL(f.ServerContent("/m/a"), std::string(10, '\0') + "X");
+  BOOST_CHECK_EQUAL(f.ReadAll(a), std::string(10, '\0') + "X");
+}
+
+BOOST_AUTO_TEST_CASE(large_file_random_reads_and_writes_match_a_local_copy) {
+  FsFixture f;
+  std::string model = Pattern(3 << 20, 1);
+  uint64_t a = f.MakeFile(kRoot, "big", model);
+  auto o = f.filesystem->Open(a, O_RDWR);
+  BOOST_REQUIRE(o.ok());
+  std::mt19937 rng(7);
+  for (int i = 0; i < 400; ++i) {
+    uint64_t off = rng() % (model.size() + 4096);
+    uint32_t len = 1 + rng() % 300000;
+    if (rng() % 2) {
+      std::string data = Pattern(len, i);
+      BOOST_REQUIRE(f.filesystem->Write(o->fh, off, data).ok());
+      if (off + len > model.size()) model.resize(off + len, '\0');
+      model.replace(off, len, data);
+    } else {
+      auto r = f.filesystem->Read(o->fh, off, len);
+      BOOST_REQUIRE(r.ok());
+      std::string want = off >= model.size() ? "" : model.substr(off, len);
+      BOOST_REQUIRE_MESSAGE(*r == want, "read " << len << " at " << off << " differs");
+    }
+  }
+  BOOST_REQUIRE(f.filesystem->Flush(o->fh).ok());
+  (void)f.filesystem->Release(o->fh);
+  BOOST_CHECK(f.ServerContent("/m/big") == model);
+}
+
+BOOST_AUTO_TEST_CASE(sequential_reads_grow_the_window_random_reads_fetch_only_what_is_asked) {
+  skiff::fs::MountOptions opts;
+  opts.readahead_requests = 16;
+  FsFixture f(opts);
+  std::string data = Pattern(16 << 20, 3);
+  uint64_t a = f.MakeFile(kRoot, "big", data);
+  auto o = f.filesystem->Open(a, O_RDONLY);
+  std::string got;
+  for (uint64_t off = 0; off < data.size(); off += 131072) {
+    auto r = f.filesystem->Read(o->fh, off, 131072);
+    BOOST_REQUIRE(r.ok());
+    got += *r;
+  }
+  BOOST_CHECK(got == data);
+  // Read-ahead never reads far past the end it knows of, nor much more than the file.
+  BOOST_CHECK_LE(f.faulty->read_bytes_requested(), data.size() + 2 * 255 * 1024);
+  (void)f.filesystem->Release(o->fh);
+
+  auto r = f.filesystem->Open(a, O_RDONLY);
+  uint64_t before = f.faulty->read_bytes_requested();
+  std::mt19937 rng(5);
+  for (int i = 0; i < 50; ++i) {
+    uint64_t off = 4096 + (rng() % 4000) * 4096;
+    auto x = f.filesystem->Read(r->fh, off, 4096);
+    BOOST_REQUIRE(x.ok());
+    BOOST_CHECK(*x == data.substr(off, 4096));
+  }
+  BOOST_CHECK_EQUAL(f.faulty->read_bytes_requested() - before, 50u * 4096u);
+  (void)f.filesystem->Release(r->fh);
+}
+
+BOOST_AUTO_TEST_CASE(read_ahead_window_doubles_to_its_cap) {
+  skiff::MemRemoteFs mem;
+  auto h = mem.Open("/f", skiff::OpenFlags::kWrite | skiff::OpenFlags::kCreate);
+  BOOST_REQUIRE((*h)->Write(0, Pattern(8 << 20, 9)).ok());
+  auto rf = mem.Open("/f", skiff::OpenFlags::kRead);
+  skiff::fs::ReadAhead ra(rf->get(), 65536, 8);
+  uint32_t last = 0;
+  for (uint64_t off = 0; off < (4 << 20); off += 65536) {
+    BOOST_REQUIRE(ra.Read(off, 65536).ok());
+    BOOST_CHECK_GE(ra.window(), last);
+    last = ra.window();
+  }
+  BOOST_CHECK_EQUAL(ra.window(), 8u);
+  BOOST_REQUIRE(ra.Read(7 << 20, 100).ok());  // a jump resets the stream
+  BOOST_CHECK_EQUAL(ra.window(), 0u);
+}
+
+BOOST_AUTO_TEST_CASE(fsync_with_and_without_the_extension) {
+  FsFixture f;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(f.filesystem->Write(c->second.fh, 0, "durable").ok());
+  BOOST_CHECK(f.filesystem->Fsync(c->second.fh, false).ok());
+  BOOST_CHECK_EQUAL(f.ServerContent("/m/a"), "durable");
+  auto caps = f.mem->caps();
+  caps.fsync = false;
+  f.mem->set_caps(caps);
+  BOOST_CHECK(f.filesystem->Fsync(c->second.fh, false).ok());
+  (void)f.filesystem->Release(c->second.fh);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
+  FsFixture f;
+  const int kFiles = 4;
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < kFiles; ++i)
+    inos.push_back(f.MakeFile(kRoot, "f" + std::to_string(i), Pattern(1 << 20, i)));
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t ino = inos[t % kFiles];
+      if (t < kFiles) {  // writers: each rewrites its own region of its file
+        auto o = f.filesystem->Open(ino, O_WRONLY);
+        if (!o.ok()) return void(++failures);
+        for (int k = 0; k < 50; ++k)
+          if (!f.filesystem->Write(o->fh, k * 4096, std::string(4096, 'a' + t)).ok()) ++failures;
+        if (!f.filesystem->Flush(o->fh).ok()) ++failures;
+        (void)f.filesystem->Release(o->fh);
+      } else {  // readers: read the untouched tail, which must never change
+        std::string want = Pattern(1 << 20, t % kFiles).substr(512 << 10);
+        for (int k = 0; k < 5; ++k) {
+          auto o = f.filesystem->Open(ino, O_RDONLY);
+          if (!o.ok()) return void(++failures);
+          std::string got;
+          for (uint64_t off = 512 << 10; off < (1 << 20); off += 65536) {
+            auto r = f.filesystem->Read(o->fh, off, 65536);
+            if (!r.ok())
+              ++failures;
+            else
+              got += *r;
+          }
+          if (got != want) ++failures;
+          (void)f.filesystem->Release(o->fh);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  BOOST_CHECK_EQUAL(failures.load(), 0);
+  for (int i = 0; i < kFiles; ++i)
+    BOOST_CHECK(f.ServerContent("/m/f" + std::to_string(i)).substr(0, 4096) ==
+                std::string(4096, 'a' + i));
+}
+
+BOOST_AUTO_TEST_CASE(unlinked_open_file_stays_usable) {
+  FsFixture f;
+  uint64_t a = f.MakeFile(kRoot, "a", "still here");
+  auto o = f.filesystem->Open(a, O_RDONLY);
+  BOOST_REQUIRE(f.filesystem->Unlink(kRoot, "a").ok());
+  auto r = f.filesystem->Read(o->fh, 0, 100);
+  BOOST_REQUIRE(r.ok());
+  BOOST_CHECK_EQUAL(*r, "still here");
+  f.Advance(100);  // expire the attribute cache: fstat through the handle
+  BOOST_CHECK_EQUAL(f.filesystem->GetAttr(a, o->fh)->attr.st_size, 10);
+  (void)f.filesystem->Release(o->fh);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
