@@ -182,6 +182,48 @@ BOOST_AUTO_TEST_CASE(dry_run_prints_the_steps_built_from_the_config) {
   BOOST_TEST(!Exists(dir / "state"));
 }
 
+// A job whose repository is a local path (a USB disk): status before and after, the
+// figures taken from the backup and from `skiff snapshots`, hooks around a real backup.
+BOOST_AUTO_TEST_CASE(job_backs_up_to_a_local_repository) {
+  BOOST_REQUIRE_MESSAGE(HasCommand("backup"), "skiff backup is not available in this build");
+  ScratchDir dir;
+  WriteFile(dir / "src/a.txt", "first\n");
+  WriteFile(dir / "src/b.txt", std::string(5000, 'b'));
+  std::string conf =
+      WriteConfig(dir, "source = " + (dir / "src") + "\nrepository = " + (dir / "repo") +
+                           "\npost-hook = echo \"$SKIFF_RESULT $SKIFF_EXIT_CODE\" >> " +
+                           (dir / "post.log") + "\n");
+  auto before = Skiff({"status", "--config", conf, "--max-age", "1h"});
+  BOOST_TEST(before.exit_code == 2);
+  BOOST_TEST(Contains(before.out, "last run:         never"));
+
+  auto r = Skiff({"run", "t", "--config", conf});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  auto after = Skiff({"status", "--config", conf, "--max-age", "1h"});
+  BOOST_TEST(after.exit_code == 0, after.err);
+  BOOST_TEST(Contains(after.out, ": success (exit 0"), after.out);
+  BOOST_TEST(Contains(after.out, "last failure:     never"), after.out);
+  BOOST_TEST(Contains(after.out, "snapshots:        1\n"), after.out);
+  BOOST_TEST(Contains(after.out, ", 4.9 KiB of files\n"), after.out);  // 6 + 5000 bytes
+
+  WriteFile(dir / "src/a.txt", "second\n");
+  BOOST_REQUIRE_EQUAL(Skiff({"run", "t", "--config", conf}).exit_code, 0);
+  auto again = Skiff({"status", "--config", conf, "--prometheus", dir / "s.prom"});
+  BOOST_TEST(Contains(again.out, "snapshots:        2\n"), again.out);
+  std::string prom = ReadFile(dir / "s.prom");
+  BOOST_TEST(Contains(prom, "skiff_snapshots{job=\"t\"} 2\n"), prom);
+  BOOST_TEST(Contains(prom, "skiff_snapshot_size_bytes{job=\"t\"} 5007\n"), prom);
+  BOOST_TEST(ReadFile(dir / "post.log") == "success 0\nsuccess 0\n");
+  // The newest snapshot holds the new content.
+  auto restore = Skiff({"restore", dir / "repo", dir / "restored"});
+  BOOST_REQUIRE_EQUAL(restore.exit_code, 0);
+  std::string found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "restored")) {
+    if (e.path().filename() == "a.txt") found = ReadFile(e.path());
+  }
+  BOOST_TEST(found == "second\n");
+}
+
 // The real thing: backups of a source tree to the chrooted SFTP-only account.
 BOOST_AUTO_TEST_CASE(job_backs_up_to_sshd_and_status_reports_it) {
   BOOST_REQUIRE_MESSAGE(HasCommand("backup"), "skiff backup is not available in this build");
