@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(cut_all_breaks_a_running_session) {
   std::string finished = plain_local_dir() + "/cut-finished";
   auto run = std::async(std::launch::async, [&] {
     return RunProcess(Ssh(
-        "skiff-plain", "touch " + started + "; head -c 1000000000 /dev/zero; touch " + finished));
+        "skiff-plain", "touch " + started + "; head -c 1000000000 /dev/zero && touch " + finished));
   });
   BOOST_REQUIRE_MESSAGE(WaitForFile(started), "remote command never started");
   BOOST_TEST(proxy.active_connections() == 1u);
@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(blackhole_stalls_until_keepalives_give_up) {
   proxy.SetRateLimit(256 << 10);
   auto run = std::async(std::launch::async, [&] {
     return RunProcess(Ssh(
-        "skiff-plain", "touch " + started + "; head -c 1000000000 /dev/zero; touch " + finished));
+        "skiff-plain", "touch " + started + "; head -c 1000000000 /dev/zero && touch " + finished));
   });
   BOOST_REQUIRE_MESSAGE(WaitForFile(started), "remote command never started");
   proxy.Blackhole(true);
