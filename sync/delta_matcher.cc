@@ -8,10 +8,14 @@
 namespace skiff {
 namespace {
 
-// Fibonacci hashing of the weak digest into the bucket table: the digest's own bits are
-// not uniform enough (its low half is only the a-sum) to be masked directly.
-inline uint32_t BucketOf(uint32_t weak, uint32_t shift) {
-  return static_cast<uint32_t>((weak * 0x9E3779B1u) >> shift);
+// Fibonacci hashing of the weak digest (its top bits index the filter and the buckets):
+// the digest's two 16-bit halves are sums, not uniform enough to be masked directly.
+inline uint32_t HashOf(uint32_t weak) { return weak * 0x9E3779B1u; }
+
+inline uint32_t CeilLog2(uint64_t n) {
+  uint32_t bits = 0;
+  while ((uint64_t{1} << bits) < n) ++bits;
+  return bits;
 }
 
 }  // namespace
@@ -55,19 +59,28 @@ void DeltaMatcher::BuildIndex(const FileSignature& base) {
                         [&](uint32_t x, uint32_t y) { return blocks_[x] == blocks_[y]; }),
             idx.end());
 
-  // At least twice as many buckets as entries: most misses then see an empty bucket and
-  // cost one cache line; the table stays small (4 bytes per bucket).
-  uint32_t bits = 1;
-  while ((uint64_t{1} << bits) < 2 * uint64_t{idx.size()}) ++bits;
+  // At least twice as many buckets as entries (4 bytes each), and a filter of 16 bits per
+  // entry: a random miss passes the filter with probability ~1/16 and then usually finds
+  // an empty bucket.
+  const uint32_t bits = std::clamp<uint32_t>(CeilLog2(2 * uint64_t{idx.size()}), 1, 30);
   bucket_shift_ = 32 - bits;
   const size_t buckets = size_t{1} << bits;
   bucket_start_.assign(buckets + 1, 0);
-  for (uint32_t i : idx) ++bucket_start_[BucketOf(blocks_[i].weak, bucket_shift_) + 1];
+  for (uint32_t i : idx) ++bucket_start_[(HashOf(blocks_[i].weak) >> bucket_shift_) + 1];
   std::partial_sum(bucket_start_.begin(), bucket_start_.end(), bucket_start_.begin());
   entries_.resize(idx.size());
   std::vector<uint32_t> fill(bucket_start_.begin(), bucket_start_.end() - 1);
   std::sort(idx.begin(), idx.end());  // earliest block first within a bucket
-  for (uint32_t i : idx) entries_[fill[BucketOf(blocks_[i].weak, bucket_shift_)]++] = i;
+  for (uint32_t i : idx) {
+    entries_[fill[HashOf(blocks_[i].weak) >> bucket_shift_]++] = Entry{blocks_[i].weak, i};
+  }
+  const uint32_t filter_bits = std::clamp<uint32_t>(CeilLog2(16 * uint64_t{idx.size()}), 6, 31);
+  filter_shift_ = 32 - filter_bits;
+  filter_.assign((size_t{1} << filter_bits) / 64, 0);
+  for (uint32_t i : idx) {
+    const uint32_t f = HashOf(blocks_[i].weak) >> filter_shift_;
+    filter_[f >> 6] |= uint64_t{1} << (f & 63);
+  }
 }
 
 Status DeltaMatcher::Fail(Status st) {
@@ -82,7 +95,7 @@ bool DeltaMatcher::MatchesBlock(uint32_t index, const uint8_t* p, uint32_t lengt
              b.weak;
 }
 
-uint32_t DeltaMatcher::FindBlock(uint32_t weak, const uint8_t* window) {
+uint32_t DeltaMatcher::FindBlock(uint32_t weak, uint32_t hash, const uint8_t* window) {
   uint64_t strong = 0;
   bool have_strong = false;
   // rsync's trick: prefer the block after the previous match, so copies merge.
@@ -92,10 +105,10 @@ uint32_t DeltaMatcher::FindBlock(uint32_t weak, const uint8_t* window) {
     have_strong = true;
     if (strong == blocks_[expect_].strong) return expect_;
   }
-  const uint32_t h = BucketOf(weak, bucket_shift_);
+  const uint32_t h = hash >> bucket_shift_;
   for (uint32_t e = bucket_start_[h], end = bucket_start_[h + 1]; e < end; ++e) {
-    const uint32_t i = entries_[e];
-    if (blocks_[i].weak != weak) continue;
+    if (entries_[e].weak != weak) continue;
+    const uint32_t i = entries_[e].index;
     if (!have_strong) {
       strong = XXH3_64bits(window, block_size_);
       have_strong = true;
@@ -181,21 +194,25 @@ Status DeltaMatcher::Process(bool at_end) {
     // pending literal reaches a chunk.
     const size_t last_pos = avail - bs;
     const size_t flush_pos = lit_ + kLiteralChunk;
-    const uint32_t* starts = bucket_start_.data();
-    const uint32_t shift = bucket_shift_;
+    const size_t stop = std::min(last_pos, flush_pos);
+    const uint64_t* filter = filter_.data();
+    const uint32_t fshift = filter_shift_;
+    RollingChecksum sum = sum_;  // a local the compiler keeps in registers
     size_t pos = pos_;
     uint32_t found = kNone;
     for (;;) {
-      const uint32_t weak = sum_.Digest();
-      const uint32_t h = BucketOf(weak, shift);
-      if (starts[h] != starts[h + 1]) {
-        found = FindBlock(weak, p + pos);
+      const uint32_t weak = sum.Digest();
+      const uint32_t hash = HashOf(weak);
+      const uint32_t f = hash >> fshift;
+      if ((filter[f >> 6] >> (f & 63)) & 1) {
+        found = FindBlock(weak, hash, p + pos);
         if (found != kNone) break;
       }
-      if (pos == last_pos || pos >= flush_pos) break;
-      sum_.Roll(p[pos], p[pos + bs]);
+      if (pos >= stop) break;
+      sum.Roll(p[pos], p[pos + bs]);
       ++pos;
     }
+    sum_ = sum;
     pos_ = pos;
     if (found != kNone) {
       SKIFF_RETURN_IF_ERROR(EmitLiteral(pos_));

@@ -77,7 +77,7 @@ class DeltaMatcher {
   Status Process(bool at_end);
   // Index of a base block whose weak digest is `weak` and whose content equals the
   // window at buf_[pos_], or kNone.
-  uint32_t FindBlock(uint32_t weak, const uint8_t* window);
+  uint32_t FindBlock(uint32_t weak, uint32_t hash, const uint8_t* window);
   bool MatchesBlock(uint32_t index, const uint8_t* p, uint32_t length) const;
   Status EmitLiteral(size_t end);  // buf_[lit_, end) as literal; lit_ = end
   Status EmitCopy(uint32_t index, uint32_t length);
@@ -96,9 +96,18 @@ class DeltaMatcher {
   std::vector<BlockSignature> blocks_;
   // Hash table over the full-length base blocks, distinct (weak, strong) only, laid out
   // by bucket: entries of bucket h are entries_[bucket_start_[h] .. bucket_start_[h+1]).
-  uint32_t bucket_shift_ = 32;
+  // hash = weak * kHashMultiplier; bucket = hash >> bucket_shift_.
+  struct Entry {
+    uint32_t weak;
+    uint32_t index;
+  };
+  uint32_t bucket_shift_ = 31;
   std::vector<uint32_t> bucket_start_;
-  std::vector<uint32_t> entries_;  // block indices
+  std::vector<Entry> entries_;
+  // One bit per (hash >> filter_shift_), ~16 bits per entry: the per-byte test. Most
+  // offsets of changed data miss here, touching only this small (L1/L2-resident) array.
+  uint32_t filter_shift_ = 31;
+  std::vector<uint64_t> filter_;
 
   // Stream state. buf_ holds new-file bytes not yet emitted: [lit_, pos_) is pending
   // literal, the window starts at pos_.
