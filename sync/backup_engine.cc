@@ -99,6 +99,8 @@ class BackupEngine::Impl {
                                               bool store_signature);
   Status PutSignature(const std::string& hash, const FileSignature& sig);
   Status SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid);
+  Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
+                    int64_t mtime, uint32_t uid, uint32_t gid);
   Status PlaceFile(const std::string& tmp, const std::string& dst);
   Status ClearRemote(const std::string& path);
 
@@ -128,6 +130,7 @@ class BackupEngine::Impl {
   std::string incomplete_;
   std::string prev_name_;
   bool resuming_ = false;
+  bool server_sets_owner_ = true;  // cleared when the server refuses a chown
   std::unique_ptr<PrevCursor> prev_;
   std::unique_ptr<ManifestWriter> manifest_;
   uint64_t tmp_seq_ = 0;
@@ -161,18 +164,29 @@ Status BackupEngine::Impl::PlaceFile(const std::string& tmp, const std::string& 
   return fs_.Rename(tmp, dst, RenameMode::kNoReplace).WithContext("renaming into " + dst);
 }
 
-Status BackupEngine::Impl::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
-                                         uint32_t gid) {
+Status BackupEngine::Impl::ApplyAttrs(const std::function<Status(const FileAttr&)>& apply,
+                                      uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid) {
   FileAttr a;
   a.valid = FileAttr::kPermissions | FileAttr::kTimes;
   a.mode = mode & 07777;
   a.atime = a.mtime = mtime;
-  if (opts_.preserve_owner) {
-    a.valid |= FileAttr::kUidGid;
-    a.uid = uid;
-    a.gid = gid;
+  if (opts_.preserve_owner && server_sets_owner_) {
+    FileAttr with_owner = a;
+    with_owner.valid |= FileAttr::kUidGid;
+    with_owner.uid = uid;
+    with_owner.gid = gid;
+    Status st = apply(with_owner);
+    if (!st.Is(Code::kPermission)) return st;
+    // The server account cannot chown (not root there): the owners stay in the manifest
+    // only, which is what restore uses.
+    server_sets_owner_ = false;
   }
-  return f.SetStat(a);
+  return apply(a);
+}
+
+Status BackupEngine::Impl::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
+                                         uint32_t gid) {
+  return ApplyAttrs([&](const FileAttr& a) { return f.SetStat(a); }, mode, mtime, uid, gid);
 }
 
 Status BackupEngine::Impl::PutSignature(const std::string& hash, const FileSignature& sig) {
@@ -490,16 +504,9 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
     }
   }
   if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(dst, written));
-  FileAttr a;
-  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
-  a.mode = e.mode;
-  a.atime = a.mtime = e.mtime;
-  if (opts_.preserve_owner) {
-    a.valid |= FileAttr::kUidGid;
-    a.uid = e.uid;
-    a.gid = e.gid;
-  }
-  return fs_.SetStat(dst, a).WithContext("setting attributes of " + dst);
+  return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime, e.uid,
+                    e.gid)
+      .WithContext("setting attributes of " + dst);
 }
 
 Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::string& rel,
