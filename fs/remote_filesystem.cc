@@ -143,6 +143,15 @@ Status RemoteFilesystem::Init() {
   inodes_.SetAttr(InodeTable::kRootIno, attr, Expiry(opts_.attr_timeout));
   remote_root_uid_ = attr.uid;
   remote_root_gid_ = attr.gid;
+  if (opts_.idmap_user) {
+    // As sshfs: the remote user is the owner of the login directory. (Once we create
+    // something, its owner is used instead: that is certain.)
+    Result<FileAttr> home = WithFs(true, [&](RemoteFs& fs) { return fs.Stat("."); });
+    if (home.ok()) {
+      remote_root_uid_ = home->uid;
+      remote_root_gid_ = home->gid;
+    }
+  }
   return Status::Ok();
 }
 

@@ -1,0 +1,178 @@
+// Disconnects under a real FUSE mount (doc/SEMANTICS.md "Disconnects"): the SSH
+// connection runs through a FaultProxy that cuts it or turns into a dead network while
+// files are being read and written. Nothing may hang, errors must be clear errnos,
+// nothing acknowledged by fsync may be lost, and with -o reconnect work continues.
+#define BOOST_TEST_MODULE mount_disconnect
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "tests/integration/mount/mount_helper.h"
+#include "tests/support/fault_proxy.h"
+
+using skiff::testing::FaultProxy;
+using skiff::testing::FinishesWithin;
+using skiff::testing::SharedSshd;
+using skiff::testing::SkiffMount;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Proxied {
+  explicit Proxied(const std::string& name, bool reconnect = true) : proxy(SharedSshd().port()) {
+    auto& sshd = SharedSshd();
+    BOOST_REQUIRE(sshd.TrustPort(proxy.port()).ok());
+    local = sshd.plain_local_dir() + "/" + name;
+    std::filesystem::remove_all(local);
+    std::filesystem::create_directory(local);
+    std::filesystem::permissions(local, std::filesystem::perms::all);
+    std::vector<std::string> opts = {"-p", std::to_string(proxy.port()), "-o",
+                                     "ServerAliveInterval=1,ServerAliveCountMax=2"};
+    if (reconnect) opts.insert(opts.end(), {"-o", "reconnect"});
+    mount =
+        std::make_unique<SkiffMount>("skiff-plain:" + sshd.plain_remote_dir() + "/" + name, opts);
+  }
+  std::string Path(const std::string& n) const { return *mount / n; }
+  FaultProxy proxy;
+  std::string local;
+  std::unique_ptr<SkiffMount> mount;
+};
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(disconnect)
+
+BOOST_AUTO_TEST_CASE(cut_while_reading_continues_after_reconnect) {
+  Proxied p("read");
+  std::string data = Pattern(24 << 20, 1);
+  std::ofstream(p.local + "/f", std::ios::binary) << data;
+  std::string got;
+  int err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    int fd = open(p.Path("f").c_str(), O_RDONLY);
+    if (fd < 0) return void(err = errno);
+    std::string buf(1 << 20, '\0');
+    for (;;) {
+      if (got.size() == (4u << 20)) p.proxy.CutAll();  // the network drops mid-file
+      ssize_t n = read(fd, buf.data(), buf.size());
+      if (n < 0) {
+        err = errno;
+        break;
+      }
+      if (n == 0) break;
+      got.append(buf, 0, n);
+    }
+    close(fd);
+  });
+  BOOST_REQUIRE_MESSAGE(finished, "reading hung after the connection was cut");
+  BOOST_CHECK_EQUAL(err, 0);
+  BOOST_CHECK(got == data);
+}
+
+BOOST_AUTO_TEST_CASE(cut_while_writing_reports_errors_and_keeps_fsynced_data) {
+  Proxied p("write");
+  std::string committed = Pattern(2 << 20, 2);
+  std::string more = Pattern(16 << 20, 3);
+  int write_err = 0, close_err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    int fd = open(p.Path("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return void(write_err = errno);
+    if (write(fd, committed.data(), committed.size()) != static_cast<ssize_t>(committed.size()) ||
+        fsync(fd) != 0) {
+      write_err = -1;  // before the cut nothing may fail
+      close(fd);
+      return;
+    }
+    p.proxy.CutAll();
+    for (size_t off = 0; off < more.size(); off += 1 << 20) {
+      if (write(fd, more.data() + off, 1 << 20) < 0) {
+        write_err = errno;
+        break;
+      }
+    }
+    if (close(fd) != 0) close_err = errno;
+  });
+  BOOST_REQUIRE_MESSAGE(finished, "writing hung after the connection was cut");
+  BOOST_CHECK_NE(write_err, -1);
+  std::string server = ReadFile(p.local + "/f");
+  // Nothing acknowledged by fsync is lost.
+  BOOST_REQUIRE_GE(server.size(), committed.size());
+  BOOST_CHECK(server.compare(0, committed.size(), committed) == 0);
+  if (write_err == 0 && close_err == 0) {
+    // Every write succeeded (the handle was reopened before any write was in flight):
+    // then every byte must be there.
+    BOOST_CHECK(server == committed + more);
+  } else {
+    // A clear error, not a silent loss.
+    int e = write_err ? write_err : close_err;
+    BOOST_CHECK_MESSAGE(e == EIO || e == ESTALE, "unexpected errno " << strerror(e));
+  }
+  // Reconnect and continue: a new open works.
+  bool again = FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("g"), std::ios::binary);
+    out << "after reconnect";
+  });
+  BOOST_REQUIRE(again);
+  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
+}
+
+BOOST_AUTO_TEST_CASE(dead_network_fails_with_eio_instead_of_hanging) {
+  Proxied p("dead");
+  std::ofstream(p.local + "/f") << "x";
+  BOOST_REQUIRE_EQUAL(ReadFile(p.Path("f")), "x");
+  p.proxy.Blackhole(true);
+  int err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    struct stat st {};
+    if (stat(p.Path("not-cached-name").c_str(), &st) != 0) err = errno;
+  });
+  BOOST_REQUIRE_MESSAGE(finished, "stat hung on a dead network");
+  BOOST_CHECK_MESSAGE(err == EIO || err == ETIMEDOUT, "errno " << strerror(err));
+  p.proxy.Blackhole(false);
+  p.proxy.CutAll();  // the old connection is gone for good; new ones get through
+  bool again = FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("g"), std::ios::binary);
+    out << "back";
+  });
+  BOOST_REQUIRE(again);
+  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "back");
+}
+
+BOOST_AUTO_TEST_CASE(without_reconnect_operations_fail_and_unmount_works) {
+  Proxied p("noreconnect", /*reconnect=*/false);
+  std::ofstream(p.local + "/f") << "x";
+  BOOST_REQUIRE_EQUAL(ReadFile(p.Path("f")), "x");
+  p.proxy.CutAll();
+  int err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    if (mkdir(p.Path("d").c_str(), 0755) != 0) err = errno;
+  });
+  BOOST_REQUIRE(finished);
+  BOOST_CHECK_EQUAL(err, EIO);
+  BOOST_CHECK_EQUAL(skiff::testing::RunSkiff({"umount", p.mount->path()}), 0);
+  BOOST_CHECK(p.mount->WaitExit(10s));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
