@@ -148,14 +148,13 @@ BOOST_AUTO_TEST_CASE(timer_names_its_service_and_installs_into_timers_target) {
 BOOST_AUTO_TEST_CASE(service_exec_start_runs_the_job_as_written) {
   BOOST_REQUIRE_MESSAGE(HasCommand("backup"), "skiff backup is not available in this build");
   Staged& s = Staged::Get();
-  testing::SshdFixture sshd;
   ScratchDir dir;
   WriteFile(dir / "src/file.txt", "content\n");
+  // The config comes from SKIFF_CONFIG, as a unit drop-in would set it.
   std::string conf = dir / "skiff.conf";
   WriteFile(conf, "[global]\nstate-dir = " + (dir / "state") + "\nlock-dir = " + (dir / "lock") +
                       "\n[job nightly]\nsource = " + (dir / "src") +
-                      "\nrepository = skiff-sftp:" + sshd.sftp_remote_dir() +
-                      "/unit-repo\nssh-config = " + sshd.ssh_config_path() + "\n");
+                      "\nrepository = " + (dir / "repo") + "\n");
   std::string unit = ReadFile(s / "lib/systemd/system/skiff@.service");
   std::vector<std::string> argv = ExpandExecLine(UnitValue(unit, "ExecStart"), "nightly", {});
   BOOST_TEST(argv == (std::vector<std::string>{s / "bin/skiff", "run", "nightly"}),
