@@ -15,10 +15,15 @@ Status SshChannel::Write(std::string_view data) {
   std::lock_guard<std::mutex> serial(write_mu_);
   std::unique_lock<std::mutex> lock(pipe_->mu);
   while (!data.empty()) {
-    pipe_->writable.wait(
-        lock, [&] { return pipe_->out.free() > 0 || pipe_->closed || !pipe_->failure.ok(); });
+    pipe_->writable.wait(lock, [&] {
+      return pipe_->out.free() > 0 || pipe_->closed || !pipe_->failure.ok() || pipe_->peer_closed;
+    });
     if (pipe_->closed) return Status(Code::kCancelled, "ssh channel closed");
     if (!pipe_->failure.ok()) return pipe_->failure;
+    if (pipe_->peer_closed) {
+      return Status::Io("the server closed the ssh channel (exit status " +
+                        std::to_string(pipe_->exit_status) + "); nothing more can be written");
+    }
     if (pipe_->eof_requested) return Status::Invalid("write on an ssh channel after SendEof");
     const bool was_empty = pipe_->out.size() == 0;
     while (!data.empty() && pipe_->out.free() > 0) {

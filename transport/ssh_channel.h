@@ -77,6 +77,7 @@ class SshChannel : public Channel {
     bool io_wants_space = false;  // I/O thread stopped reading because `in` was full
     bool eof_requested = false;   // SendEof called: send EOF once `out` drains
     bool closed = false;          // Close called
+    bool peer_closed = false;     // the server closed the channel: writes fail
     Status failure;               // set once when the channel or connection failed
     int exit_status = -1;
     std::string stderr_tail;  // last kStderrKeep bytes of an exec's stderr

@@ -457,7 +457,17 @@ struct SshConnection::Impl {
       if (p.closed) return false;
     }
     if (l.state != Live::kOpen) return AdvanceOpen(l);
-    // Outbound.
+    // Outbound. Once the server closed the channel, writers fail instead of filling
+    // the ring forever.
+    if (ssh_channel_is_closed(l.ch)) {
+      bool notify = false;
+      {
+        std::lock_guard<std::mutex> lock(p.mu);
+        notify = !p.peer_closed;
+        p.peer_closed = true;
+      }
+      if (notify) p.writable.notify_all();
+    }
     for (;;) {
       const char* src;
       size_t len;
@@ -478,7 +488,7 @@ struct SshConnection::Impl {
         break;
       }
       uint32_t win = ssh_channel_window_size(l.ch);
-      if (win == 0 || ssh_channel_is_closed(l.ch)) break;
+      if (win == 0) break;
       int n = ssh_channel_write(l.ch, src, static_cast<uint32_t>(std::min<size_t>(len, win)));
       if (n == SSH_ERROR) {
         Fail(p, Status::ConnectionLost("writing to " + Describe() + ": " + SessionError(session)));

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE ssh_connection
 #include "transport/ssh_connection.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -69,6 +70,11 @@ BOOST_FIXTURE_TEST_CASE(exec_returns_output_stderr_and_exit_status, SshdFixture)
   BOOST_TEST(ReadAll(**ch) == "hello\n");
   BOOST_TEST((*ch)->ExitStatus() == 3);
   BOOST_TEST(static_cast<SshChannel&>(**ch).StderrTail() == "oops\n");
+  // The command has exited and the server closed the channel: writing fails clearly.
+  Status w;
+  for (int i = 0; i < 1000 && w.ok(); ++i) w = (*ch)->Write(std::string(65536, 'x'));
+  BOOST_TEST(w.code() == Code::kIo, w.ToString());
+  BOOST_TEST(w.message().find("closed the ssh channel") != std::string::npos, w.ToString());
   BOOST_TEST(conn->health().ok());
 }
 
@@ -226,6 +232,45 @@ BOOST_FIXTURE_TEST_CASE(wrong_identity_fails_with_clear_auth_error, SshdFixture)
   BOOST_TEST(c.status().message().find(key + ".missing (no such file)") != std::string::npos,
              c.status().message());
   for (auto p : {key, key + ".pub"}) std::filesystem::remove(p);
+}
+
+BOOST_FIXTURE_TEST_CASE(ssh_agent_key_authenticates, SshdFixture) {
+  // A private ssh-agent (our own, stopped by its pid) holding the plain account's key.
+  const std::string sock = TempPath("agent.sock");
+  std::filesystem::remove(sock);
+  FILE* out = popen(("ssh-agent -s -a " + sock).c_str(), "r");
+  BOOST_REQUIRE(out);
+  std::string text;
+  char buf[256];
+  while (fgets(buf, sizeof buf, out)) text += buf;
+  pclose(out);
+  size_t at = text.find("SSH_AGENT_PID=");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, text);
+  const pid_t agent = std::stoi(text.substr(at + 14));
+  struct AgentGuard {
+    pid_t pid;
+    ~AgentGuard() { kill(pid, SIGTERM); }
+  } guard{agent};
+  BOOST_REQUIRE(
+      std::system(
+          ("SSH_AUTH_SOCK=" + sock + " ssh-add -q " + plain_key_path() + " 2>/dev/null").c_str()) ==
+      0);
+  SshOptions o;
+  o.host = "127.0.0.1";
+  o.port = port();
+  o.user = "skiff-plain";
+  o.config_file = "none";
+  o.identity_files = {TempPath("no-such-key")};  // only the agent can succeed
+  o.options = {"UserKnownHostsFile=" + known_hosts_path(), "IdentityAgent=" + sock};
+  auto conn = MustConnect(o);
+  auto ch = conn->OpenExec("echo by-agent");
+  BOOST_REQUIRE(ch.ok());
+  BOOST_TEST(ReadAll(**ch) == "by-agent\n");
+  // Without the agent the same options fail with kAuth.
+  o.options = {"UserKnownHostsFile=" + known_hosts_path(), "IdentityAgent=none"};
+  auto c = SshConnection::Connect(o);
+  BOOST_REQUIRE(!c.ok());
+  BOOST_TEST(c.status().code() == Code::kAuth);
 }
 
 BOOST_FIXTURE_TEST_CASE(proxy_command_carries_the_connection, SshdFixture) {
