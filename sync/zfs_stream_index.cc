@@ -81,7 +81,7 @@ Result<ZfsStreamIndex> ZfsStreamIndex::Parse(std::string_view text) {
       if (f.size() != 2 || !IsValidDatasetName(f[1])) return bad(i, "bad dataset line");
       idx.dataset_ = std::string(f[1]);
     } else if (f[0] == "stream") {
-      if (f.size() != 9) return bad(i, "a stream line has 9 fields");
+      if (f.size() != 8) return bad(i, "a stream line has 8 fields");
       ZfsStreamEntry e;
       e.file = std::string(f[1]);
       e.snapshot = std::string(f[2]);

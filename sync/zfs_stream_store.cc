@@ -137,12 +137,13 @@ Result<std::unique_ptr<ZfsStreamStore>> ZfsStreamStore::Open(RemoteFs& fs, std::
   if (description.empty()) description = root.empty() ? "." : root;
   std::unique_ptr<ZfsStreamStore> s(new ZfsStreamStore(fs, root, write, description));
   if (write) {
-    if (!root.empty()) {
-      Status st = fs.Mkdir(root, 0755);
-      if (!st.ok() && !st.Is(Code::kExists)) {
-        auto a = fs.Stat(root);
-        if (!a.ok() || !a->IsDir()) return st.WithContext("creating " + root);
-      }
+    // mkdir -p root: each missing component in turn.
+    for (size_t pos = 1; !root.empty() && pos <= root.size(); ++pos) {
+      if (pos < root.size() && root[pos] != '/') continue;
+      std::string dir = root.substr(0, pos);
+      if (fs.Stat(dir).ok()) continue;
+      Status st = fs.Mkdir(dir, 0755);
+      if (!st.ok() && !fs.Stat(dir).ok()) return st.WithContext("creating " + dir);
     }
     SKIFF_RETURN_IF_ERROR(s->TakeLock());
     Status st = fs.Mkdir(s->Path("streams"), 0755);
