@@ -303,14 +303,19 @@ int RunJob(const std::vector<std::string>& in_args) {
   std::string lock_dir =
       config->global.lock_dir.empty() ? DefaultLockDir() : config->global.lock_dir;
 
-  Result<JobState> previous = LoadJobState(StateFilePath(state_dir, job->name));
-  if (!previous.ok() && !previous.status().Is(Code::kNotFound)) {
-    LogWarning(previous.status().message() + "; starting a fresh record");
-  }
-  JobState state = previous.ok() ? *previous : JobState{};
+  // The previous record; read under the lock for a real run, so that a run finishing
+  // just before ours is not overwritten with older figures.
+  auto load_previous = [&]() {
+    Result<JobState> previous = LoadJobState(StateFilePath(state_dir, job->name));
+    if (!previous.ok() && !previous.status().Is(Code::kNotFound)) {
+      LogWarning(previous.status().message() + "; starting a fresh record");
+    }
+    return previous.ok() ? *previous : JobState{};
+  };
   const int64_t start = Now();
 
   if (dry_run) {
+    JobState state = load_previous();
     if (!job->pre_hook.empty()) std::cout << "/bin/sh -c " << QuoteArgv({job->pre_hook}) << "\n";
     std::cout << QuoteArgv(BackupArgv(exe, *job)) << "\n";
     if (job->keep.Any()) std::cout << QuoteArgv(PruneArgv(exe, *job)) << "\n";
@@ -326,7 +331,7 @@ int RunJob(const std::vector<std::string>& in_args) {
     LogError(s.message());
     return kExitFailure;
   }
-
+  JobState state = load_previous();
   state.job = job->name;
   state.repository = job->repository;
   state.last_run_start = start;
