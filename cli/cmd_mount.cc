@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -56,6 +57,8 @@ constexpr char kUsage[] =
     "\n"
     "An -o item written Name=value with a capital first letter is an ssh option\n"
     "(e.g. -o ServerAliveInterval=15,Port=2222), as with sshfs.\n";
+
+constexpr std::chrono::milliseconds kReconnectTimeout{5000};
 
 struct Args {
   std::string remote_spec, mountpoint;
@@ -157,6 +160,10 @@ int Serve(Args& a, int ready) {
   if (a.mount.reconnect) {
     SshOptions again = a.ssh;
     again.batch_mode = true;  // a background daemon cannot prompt
+    // A reconnect runs inside some file operation that is waiting for it: on a dead
+    // network give up after 5 s (the operation then fails with EIO) rather than the
+    // default 30 s connect timeout.
+    if (again.connect_timeout.count() == 0) again.connect_timeout = kReconnectTimeout;
     reconnect = [again]() -> Result<std::shared_ptr<RemoteFs>> {
       SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFs> c, ConnectSftp(again));
       return std::shared_ptr<RemoteFs>(std::move(c));

@@ -20,6 +20,12 @@ std::string Join(const std::string& dir, const std::string& name) {
   return dir == "/" ? "/" + name : dir + "/" + name;
 }
 
+// The connection under a request is gone: closed (kConnectionLost) or declared dead by
+// the keepalive (kTimeout; SshConnection fails the whole connection that way).
+bool ConnectionFailed(const Status& s) {
+  return s.Is(Code::kConnectionLost) || s.Is(Code::kTimeout);
+}
+
 int64_t WallNow() { return static_cast<int64_t>(std::time(nullptr)); }
 
 void LogWarning(const std::string& what) {
@@ -106,7 +112,7 @@ auto RemoteFilesystem::WithFs(bool idempotent, F&& f, std::shared_ptr<RemoteFs>*
     if (!fs.ok()) return R(fs.status());
     if (used) *used = *fs;
     R r = f(**fs);
-    if (StatusOf(r).Is(Code::kConnectionLost)) {
+    if (ConnectionFailed(StatusOf(r))) {
       keeper_.ReportLost(*fs);
       // Only an operation that may safely run twice is retried on a new connection: a
       // mkdir or rename that failed this way may or may not have happened.
@@ -291,7 +297,7 @@ Result<AttrReply> RemoteFilesystem::GetAttr(uint64_t ino, std::optional<uint64_t
   SKIFF_RETURN_IF_ERROR(DrainWriters(ino));
   Result<std::string> path = inodes_.Path(ino);
   Result<FileAttr> attr = path.ok() ? StatPath(*path) : Result<FileAttr>(path.status());
-  if (!attr.ok() && !attr.status().Is(Code::kConnectionLost)) {
+  if (!attr.ok() && !ConnectionFailed(attr.status())) {
     // Unlinked but open (or the path went stale): ask the handle.
     std::shared_ptr<OpenFile> f = fh ? FindFile(*fh) : nullptr;
     if (!f) {
@@ -365,7 +371,7 @@ Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t
   Status s;
   if (b && (!path.ok() || req.size)) {
     s = b->file->SetStat(set);  // fsetstat: works on unlinked files, orders after writes
-    if (s.Is(Code::kConnectionLost)) keeper_.ReportLost(b->fs);
+    if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
   } else if (!path.ok()) {
     return path.status();
   } else {
@@ -639,7 +645,7 @@ Result<std::pair<Entry, OpenReply>> RemoteFilesystem::Create(uint64_t parent,
   if (!a) {
     Result<FileAttr> st = file->Stat();
     if (!st.ok()) {
-      if (st.status().Is(Code::kConnectionLost)) keeper_.ReportLost(used);
+      if (ConnectionFailed(st.status())) keeper_.ReportLost(used);
       return st.status().WithContext("fstat of new file " + path);
     }
     LearnIdentity(mode, *st);
@@ -695,7 +701,7 @@ Result<std::string> RemoteFilesystem::Read(uint64_t fh, uint64_t offset, uint32_
     SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<OpenFile::Backing> b, UsableBacking(*f));
     if (!b->read_ahead) return Status::Permission("file is not open for reading");
     Result<std::string> r = b->read_ahead->Read(offset, size);
-    if (!r.ok() && r.status().Is(Code::kConnectionLost)) {
+    if (!r.ok() && ConnectionFailed(r.status())) {
       keeper_.ReportLost(b->fs);
       if (attempt == 0 && keeper_.can_reconnect() && !f->writable()) continue;
     }
@@ -712,7 +718,7 @@ Result<size_t> RemoteFilesystem::Write(uint64_t fh, uint64_t offset, std::string
   if (b->read_ahead) b->read_ahead->Invalidate();
   Status s = b->write_behind->Write(offset, data);
   if (!s.ok()) {
-    if (s.Is(Code::kConnectionLost)) keeper_.ReportLost(b->fs);
+    if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
     return s;
   }
   // Keep the cached size (inode and listing) in step with what the kernel now believes.
@@ -729,7 +735,7 @@ Status RemoteFilesystem::Flush(uint64_t fh) {
   std::shared_ptr<OpenFile::Backing> b = f->backing();
   if (!b || !b->write_behind) return Status::Ok();
   Status s = b->write_behind->Drain();
-  if (s.Is(Code::kConnectionLost)) keeper_.ReportLost(b->fs);
+  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
   return s;
 }
 
@@ -743,7 +749,7 @@ Status RemoteFilesystem::Fsync(uint64_t fh, bool datasync) {
   // Without fsync@openssh.com every write has still been acknowledged by the server
   // (it is in the server's page cache); that is the best SFTP can do, so succeed.
   if (s.Is(Code::kUnsupported)) return Status::Ok();
-  if (s.Is(Code::kConnectionLost)) keeper_.ReportLost(b->fs);
+  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
   return s;
 }
 
