@@ -53,10 +53,11 @@ Status ConnectSocket(ssh_session s, const SshConfig& c) {
     return Status::Ok();
   };
   int port = c.port;
-  int zero = 0, one = 1;
+  bool no = false;
+  int one = 1;
   long secs = static_cast<long>(c.connect_timeout.count() / 1000);
   long usecs = static_cast<long>(c.connect_timeout.count() % 1000) * 1000;
-  SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_PROCESS_CONFIG, &zero));  // we resolved it ourselves
+  SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_PROCESS_CONFIG, &no));  // we resolved it ourselves
   SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_HOST, c.hostname.c_str()));
   SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_PORT, &port));
   SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_USER, c.user.c_str()));
@@ -68,7 +69,10 @@ Status ConnectSocket(ssh_session s, const SshConfig& c) {
     return Status::Invalid("Ciphers " + c.ciphers + ": " + SessionError(s));
   }
   if (!c.proxy_command.empty()) {
-    SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_PROXYCOMMAND, c.proxy_command.c_str()));
+    // Already %-expanded by ResolveSshConfig, but libssh expands it once more: escape.
+    std::string escaped;
+    for (char ch : c.proxy_command) escaped += ch == '%' ? std::string("%%") : std::string(1, ch);
+    SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_PROXYCOMMAND, escaped.c_str()));
   }
   if (!c.identity_agent.empty()) {
     SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_IDENTITY_AGENT, c.identity_agent.c_str()));

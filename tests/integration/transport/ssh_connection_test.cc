@@ -274,8 +274,9 @@ BOOST_FIXTURE_TEST_CASE(ssh_agent_key_authenticates, SshdFixture) {
 }
 
 BOOST_FIXTURE_TEST_CASE(proxy_command_carries_the_connection, SshdFixture) {
-  const std::string pc = "ProxyCommand=bash -c 'exec 3<>/dev/tcp/127.0.0.1/" +
-                         std::to_string(port()) + "; cat <&3 & cat >&3'";
+  // %h and %p are expanded by skiff; %% must reach the shell as a single '%'.
+  const std::string pc =
+      "ProxyCommand=bash -c 'x=100%%; exec 3<>/dev/tcp/%h/%p; cat <&3 & cat >&3'";
   auto conn = MustConnect(Alias(*this, "skiff-plain", {pc}));
   auto ch = conn->OpenExec("echo via-proxy");
   BOOST_REQUIRE(ch.ok());
