@@ -326,6 +326,15 @@ Status FuseAdapter::Mount(const FuseConfig& config) {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   session_ = fuse_session_new(&args, &kOps, sizeof(kOps), this);
   if (!session_) return Status::Invalid("cannot create the FUSE session (options: " + opts + ")");
+  // Open is not among the operations during which an inode notification may deadlock
+  // (libfuse's fuse_lowlevel_notify_inval_inode documentation), so this may run inside it.
+  fuse_session* se = session_;
+  fs_->set_attr_invalidator([se](uint64_t ino) {
+    int rc = fuse_lowlevel_notify_inval_inode(se, ino, -1, 0);  // attributes only
+    if (rc != 0 && rc != -ENOENT)
+      std::fprintf(stderr, "skiff mount: invalidating inode %llu: error %d\n",
+                   static_cast<unsigned long long>(ino), rc);
+  });
   if (fuse_session_mount(session_, config.mountpoint.c_str()) != 0)
     return Status::Io("cannot mount on " + config.mountpoint +
                       " (is /dev/fuse available and fusermount3 installed?)");

@@ -83,6 +83,13 @@ std::optional<FileAttr> InodeTable::CachedAttr(uint64_t ino, TimePoint now) cons
   return it->second.attr;
 }
 
+std::optional<FileAttr> InodeTable::LastAttr(uint64_t ino) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = by_ino_.find(ino);
+  if (it == by_ino_.end() || !it->second.has_attr) return std::nullopt;
+  return it->second.attr;
+}
+
 void InodeTable::SetAttr(uint64_t ino, const FileAttr& attr, TimePoint expiry) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = by_ino_.find(ino);

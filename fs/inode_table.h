@@ -49,6 +49,8 @@ class InodeTable {
   std::optional<uint64_t> Find(const std::string& path) const;
 
   std::optional<FileAttr> CachedAttr(uint64_t ino, TimePoint now) const;
+  // The last attributes known for `ino`, however old.
+  std::optional<FileAttr> LastAttr(uint64_t ino) const;
   void SetAttr(uint64_t ino, const FileAttr& attr, TimePoint expiry);
   void InvalidateAttr(uint64_t ino);
   // Our own write reached `end`: the cached size grows and mtime becomes `mtime`, and

@@ -210,7 +210,7 @@ Entry RemoteFilesystem::MakeEntry(uint64_t ino, const FileAttr& a) const {
   Entry e;
   e.ino = ino;
   e.attr = ToStat(ino, a);
-  e.attr_timeout = opts_.cache == CacheMode::kLoose ? opts_.attr_timeout : 0;
+  e.attr_timeout = opts_.attr_timeout;
   e.entry_timeout = opts_.entry_timeout;
   return e;
 }
@@ -289,7 +289,7 @@ void RemoteFilesystem::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(i
 
 Result<AttrReply> RemoteFilesystem::GetAttr(uint64_t ino, std::optional<uint64_t> fh) {
   AttrReply reply;
-  reply.timeout = opts_.cache == CacheMode::kLoose ? opts_.attr_timeout : 0;
+  reply.timeout = opts_.attr_timeout;
   if (auto a = inodes_.CachedAttr(ino, clock_())) {
     reply.attr = ToStat(ino, *a);
     return reply;
@@ -413,7 +413,7 @@ Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t
   inodes_.SetAttr(ino, merged, Expiry(opts_.attr_timeout));
   if (path.ok()) dirs_.UpdateAttr(Parent(*path), Base(*path), merged);
   AttrReply reply;
-  reply.timeout = opts_.cache == CacheMode::kLoose ? opts_.attr_timeout : 0;
+  reply.timeout = opts_.attr_timeout;
   reply.attr = ToStat(ino, merged);
   return reply;
 }
@@ -607,6 +607,12 @@ Result<OpenReply> RemoteFilesystem::Open(uint64_t ino, int flags) {
       dirs_.UpdateAttr(Parent(path), Base(path), t);
     }
   } else if (fresh) {
+    std::optional<FileAttr> before = inodes_.LastAttr(ino);
+    bool changed = !before || before->size != fresh->size || before->mtime != fresh->mtime ||
+                   before->mode != fresh->mode;
+    // Close-to-open: the kernel may hold attributes (size) from a lookup up to
+    // attr_timeout old; if the server's differ, make it ask again before reading.
+    if (changed && invalidate_attrs_) invalidate_attrs_(ino);
     inodes_.SetAttr(ino, *fresh, Expiry(opts_.attr_timeout));
     dirs_.UpdateAttr(Parent(path), Base(path), *fresh);
     bool same = inodes_.SwapContentVersion(ino, fresh->size, fresh->mtime);

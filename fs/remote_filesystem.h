@@ -86,6 +86,14 @@ class RemoteFilesystem {
   // Resolves and checks the root (must be a directory). Call once before anything else.
   Status Init();
 
+  // Called (from inside Open, on the calling thread) when an open finds that the server's
+  // attributes of `ino` differ from those last handed out, so the kernel must drop its
+  // cached attributes (size!) before the file is read. The FUSE adapter sets it; it must
+  // not call back into this object. Set before serving requests.
+  void set_attr_invalidator(std::function<void(uint64_t ino)> f) {
+    invalidate_attrs_ = std::move(f);
+  }
+
   Result<Entry> Lookup(uint64_t parent, const std::string& name);
   void Forget(uint64_t ino, uint64_t nlookup);
   Result<AttrReply> GetAttr(uint64_t ino, std::optional<uint64_t> fh);
@@ -165,6 +173,7 @@ class RemoteFilesystem {
 
   MountOptions opts_;
   Clock clock_;
+  std::function<void(uint64_t)> invalidate_attrs_;
   std::string root_spec_;
   ConnectionKeeper keeper_;
   InodeTable inodes_;

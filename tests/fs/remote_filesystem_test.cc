@@ -293,10 +293,14 @@ BOOST_AUTO_TEST_SUITE(caching)
 BOOST_AUTO_TEST_CASE(close_to_open_keeps_page_cache_only_when_unchanged) {
   // SEMANTICS.md "Consistency": another client's change is seen at the next open.
   FsFixture f;
+  std::vector<uint64_t> invalidated;
+  f.filesystem->set_attr_invalidator([&](uint64_t ino) { invalidated.push_back(ino); });
   uint64_t a = f.MakeFile(kRoot, "a", "v1");
   BOOST_CHECK_EQUAL(f.ReadAll(a), "v1");
+  invalidated.clear();
   auto o1 = f.filesystem->Open(a, O_RDONLY);
   BOOST_CHECK(o1->keep_cache);  // unchanged since the last open
+  BOOST_CHECK(invalidated.empty());
   (void)f.filesystem->Release(o1->fh);
   // Another client rewrites the file behind our back.
   {
@@ -305,6 +309,9 @@ BOOST_AUTO_TEST_CASE(close_to_open_keeps_page_cache_only_when_unchanged) {
   }
   auto o2 = f.filesystem->Open(a, O_RDONLY);
   BOOST_CHECK(!o2->keep_cache);
+  // The kernel is told to drop the size it may still hold from an earlier lookup.
+  BOOST_REQUIRE_EQUAL(invalidated.size(), 1u);
+  BOOST_CHECK_EQUAL(invalidated[0], a);
   BOOST_CHECK_EQUAL(f.filesystem->GetAttr(a, std::nullopt)->attr.st_size, 9);
   (void)f.filesystem->Release(o2->fh);
   BOOST_CHECK_EQUAL(f.ReadAll(a), "version 2");

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# mount_bench.sh: `skiff mount` vs sshfs on the same private sshd, the same cipher, at
+# 0 ms and at 20 ms round trip (through skiff-faultproxy). Prints, per workload, the
+# median seconds of each and the speed ratio (sshfs time / skiff time; > 1 = skiff is
+# faster), and `sftp get` at 20 ms as the ceiling for a single stream.
+#
+#   bench/mount_bench.sh [BUILD_DIR]      (default: build)
+#
+# Environment: REPS (default 3), SEQ_MB_0 (1024), SEQ_MB_20 (64), FILES_0 (5000),
+# FILES_20 (500), CIPHER (aes128-gcm@openssh.com), RTTS ("0 20").
+# Needs root (private sshd, FUSE). Everything it starts it stops by pid on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+SKIFF=$PWD/$BUILD/cli/skiff
+PROXY=$PWD/$BUILD/tests/support/skiff-faultproxy
+REPS=${REPS:-3}
+SEQ_MB_0=${SEQ_MB_0:-1024}
+SEQ_MB_20=${SEQ_MB_20:-64}
+FILES_0=${FILES_0:-5000}
+FILES_20=${FILES_20:-500}
+CIPHER=${CIPHER:-aes128-gcm@openssh.com}
+RTTS=${RTTS:-"0 20"}
+[[ -x $SKIFF && -x $PROXY ]] || { echo "build skiff and skiff-faultproxy in $BUILD first" >&2; exit 2; }
+command -v sshfs >/dev/null || { echo "sshfs is not installed" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/skiff-bench-XXXXXX)
+ENVDIR=$WORK/sshd
+PROXY_PID=
+cleanup() {
+  for m in "$WORK"/mnt-*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m"; done
+  [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null || true
+  tests/support/sshd-env stop "$ENVDIR" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+tests/support/sshd-env start "$ENVDIR" >/dev/null
+# shellcheck disable=SC1091
+source "$ENVDIR/env"
+DATA=$PLAIN_LOCAL_DIR/bench
+mkdir -p "$DATA" && chmod 777 "$DATA"
+
+median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+now() { date +%s.%N; }
+# elapsed CMD...: seconds taken by CMD (which must succeed)
+elapsed() { local t0; t0=$(now); "$@"; python3 -c "print($(now) - $t0)"; }
+
+# mount_fs KIND PORT MNT: mounts with skiff or sshfs through PORT (returns when mounted).
+mount_fs() {
+  local kind=$1 port=$2 mnt=$3
+  mkdir -p "$mnt"
+  if [[ $kind == skiff ]]; then
+    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
+      "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
+  else
+    sshfs -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
+      "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
+  fi
+}
+umount_fs() {
+  fusermount3 -u "$1"
+  sleep 0.3  # let the daemon exit before the next mount
+}
+
+make_tree() {  # make_tree DIR N: N small files (1..8 KiB) in 100 directories
+  local dir=$1 n=$2
+  python3 - "$dir" "$n" <<'EOF'
+import os, random, sys
+d, n = sys.argv[1], int(sys.argv[2])
+random.seed(1)
+for i in range(n):
+    sub = os.path.join(d, "d%03d" % (i % 100))
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
+        f.write(os.urandom(random.randint(1024, 8192)))
+EOF
+}
+
+declare -A RESULT
+run_case() {  # run_case RTT_MS PORT
+  local rtt=$1 port=$2 seq_mb files
+  if [[ $rtt == 0 ]]; then seq_mb=$SEQ_MB_0; files=$FILES_0; else seq_mb=$SEQ_MB_20; files=$FILES_20; fi
+  head -c $((seq_mb << 20)) /dev/urandom > "$DATA/seq-$rtt"
+  rm -rf "$WORK/tree" && mkdir -p "$WORK/tree" && make_tree "$WORK/tree" "$files"
+  tar -C "$WORK/tree" -cf "$WORK/tree-$rtt.tar" .
+  for kind in skiff sshfs; do
+    declare -a t_read=() t_write=() t_untar=() t_cold=() t_warm=() t_all=()
+    for rep in $(seq "$REPS"); do
+      local mnt=$WORK/mnt-$kind
+      mount_fs "$kind" "$port" "$mnt"
+      t_read+=("$(elapsed dd if="$mnt/seq-$rtt" of=/dev/null bs=1M status=none)")
+      t_write+=("$(elapsed dd if=/dev/zero of="$mnt/w-$kind" bs=1M count="$seq_mb" conv=fsync status=none)")
+      mkdir "$mnt/untar-$kind-$rep"
+      t_untar+=("$(elapsed tar -C "$mnt/untar-$kind-$rep" --no-same-owner -xf "$WORK/tree-$rtt.tar")")
+      umount_fs "$mnt"
+      mount_fs "$kind" "$port" "$mnt"  # cold caches
+      t_cold+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
+      t_warm+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
+      t_all+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -type f -print0 | xargs -0 cat > /dev/null")")
+      umount_fs "$mnt"
+      rm -rf "$DATA/untar-$kind-$rep" "$DATA/w-$kind"
+    done
+    RESULT[$rtt,$kind,read]=$(median "${t_read[@]}")
+    RESULT[$rtt,$kind,write]=$(median "${t_write[@]}")
+    RESULT[$rtt,$kind,untar]=$(median "${t_untar[@]}")
+    RESULT[$rtt,$kind,cold]=$(median "${t_cold[@]}")
+    RESULT[$rtt,$kind,warm]=$(median "${t_warm[@]}")
+    RESULT[$rtt,$kind,all]=$(median "${t_all[@]}")
+  done
+  if [[ $rtt != 0 ]]; then
+    local t=()
+    for rep in $(seq "$REPS"); do
+      t+=("$(elapsed sh -c "sftp -q -F '$SSH_CONFIG' -P $port -o Ciphers=$CIPHER \
+        'skiff-plain:$PLAIN_REMOTE_DIR/bench/seq-$rtt' '$WORK/sftp-get' > /dev/null")")
+    done
+    RESULT[$rtt,sftp,read]=$(median "${t[@]}")
+  fi
+  printf '\n== RTT %s ms (sequential %s MiB, %s files in 100 dirs, %s runs, cipher %s) ==\n' \
+    "$rtt" "$seq_mb" "$files" "$REPS" "$CIPHER"
+  printf '%-22s %10s %10s %8s\n' workload "skiff s" "sshfs s" "ratio"
+  local w label
+  for w in read write untar cold warm all; do
+    case $w in
+      read) label="sequential read";; write) label="sequential write";; untar) label="untar";;
+      cold) label="find -ls cold";; warm) label="find -ls warm";; all) label="read all files";;
+    esac
+    printf '%-22s %10s %10s %7.2fx\n' "$label" "${RESULT[$rtt,skiff,$w]}" "${RESULT[$rtt,sshfs,$w]}" \
+      "$(python3 -c "print(${RESULT[$rtt,sshfs,$w]} / max(${RESULT[$rtt,skiff,$w]}, 1e-9))")"
+  done
+  if [[ -n ${RESULT[$rtt,sftp,read]:-} ]]; then
+    printf '%-22s %10s %10s %7.2fx  (sftp get time / skiff read time)\n' "sftp get (ceiling)" \
+      "${RESULT[$rtt,skiff,read]}" "${RESULT[$rtt,sftp,read]}" \
+      "$(python3 -c "print(${RESULT[$rtt,sftp,read]} / max(${RESULT[$rtt,skiff,read]}, 1e-9))")"
+  fi
+}
+
+for rtt in $RTTS; do
+  if [[ $rtt == 0 ]]; then
+    run_case 0 "$SSHD_PORT"
+  else
+    "$PROXY" --listen 0 --to "127.0.0.1:$SSHD_PORT" --delay-ms $((rtt / 2)) > "$WORK/proxy.out" &
+    PROXY_PID=$!
+    for _ in $(seq 50); do [[ -s $WORK/proxy.out ]] && break; sleep 0.1; done
+    port=$(head -1 "$WORK/proxy.out")
+    tests/support/sshd-env trust-port "$ENVDIR" "$port" >/dev/null
+    run_case "$rtt" "$port"
+    kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=
+  fi
+done
