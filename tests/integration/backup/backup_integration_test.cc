@@ -1,0 +1,273 @@
+// The real `skiff` program (SKIFF_BIN) against a private OpenSSH sshd's chrooted,
+// SFTP-only account (ForceCommand internal-sftp): nothing of ours runs on the server.
+#define BOOST_TEST_MODULE backup_integration_test
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "sync/content_hash.h"
+#include "tests/support/fault_proxy.h"
+#include "tests/support/sshd_fixture.h"
+#include "tests/support/subprocess.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using skiff::testing::RunProcess;
+using skiff::testing::SshdFixture;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+void WriteFile(const fs::path& p, const std::string& data) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Env {
+  SshdFixture sshd;
+  fs::path tmp;
+  fs::path src;
+  std::string repo = "skiff-sftp:/data/repo";
+  fs::path repo_local;  // the same repository as seen from this machine
+
+  Env() {
+    char tmpl[] = "/tmp/skiff-backup-it-XXXXXX";
+    tmp = mkdtemp(tmpl);
+    src = tmp / "src";
+    repo_local = fs::path(sshd.sftp_local_dir()) / "repo";
+    WriteFile(src / "docs/a.txt", "alpha\n");
+    WriteFile(src / "docs/b.txt", "beta\n");
+    WriteFile(src / "big.bin", RandomBytes(1 << 20, 1));
+    fs::create_directories(src / "empty");
+    fs::create_symlink("docs/a.txt", src / "link");
+  }
+  ~Env() { fs::remove_all(tmp); }
+
+  skiff::testing::ProcessResult Skiff(std::vector<std::string> args) {
+    std::vector<std::string> argv{getenv("SKIFF_BIN")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("-F");
+    argv.push_back(sshd.ssh_config_path());
+    auto r = RunProcess(argv);
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    BOOST_TEST_MESSAGE(skiff::testing::JoinArgv(argv) << " -> " << r->exit_code << "\n" << r->err);
+    return *r;
+  }
+  std::vector<std::string> Snapshots() {
+    auto r = Skiff({"snapshots", repo});
+    BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+    std::vector<std::string> names;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) names.push_back(l);
+    return names;
+  }
+  void ExpectRestoredEqual(const fs::path& restored) {
+    for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator();
+         ++it) {
+      fs::path rel = it->path().lexically_relative(src);
+      fs::path other = restored / rel;
+      BOOST_TEST_REQUIRE(fs::exists(fs::symlink_status(other)), "missing " << rel);
+      if (it->is_symlink())
+        BOOST_TEST(fs::read_symlink(other) == fs::read_symlink(it->path()));
+      else if (it->is_regular_file())
+        BOOST_TEST(ReadFile(other) == ReadFile(it->path()), rel);
+    }
+  }
+};
+
+int64_t JsonInt(const std::string& json, const std::string& key) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + key + "\":(\\d+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(backup_incremental_restore_diff_prune_check) {
+  Env env;
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "--json"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(JsonInt(r.out, "new_files") == 3);
+  std::string first = env.Snapshots().at(0);
+
+  // Day 2: 1000 bytes inserted in the middle of big.bin, one file added.
+  std::string big = ReadFile(env.src / "big.bin");
+  big.insert(500000, RandomBytes(1000, 2));
+  WriteFile(env.src / "big.bin", big);
+  WriteFile(env.src / "docs/c.txt", "gamma\n");
+  r = env.Skiff({"backup", env.src.string(), env.repo, "--json"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(JsonInt(r.out, "unchanged_files") == 2);
+  BOOST_TEST(JsonInt(r.out, "delta_files") == 1);
+  BOOST_TEST(JsonInt(r.out, "bytes_sent") < 100 * 1024);
+  auto names = env.Snapshots();
+  BOOST_REQUIRE_EQUAL(names.size(), 2u);
+  // Each snapshot is a plain tree; unchanged files are one inode on the server.
+  struct stat s1, s2;
+  BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[0] / "src/docs/a.txt").c_str(), &s1) ==
+                0);
+  BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[1] / "src/docs/a.txt").c_str(), &s2) ==
+                0);
+  BOOST_TEST(s1.st_ino == s2.st_ino);
+  BOOST_TEST(ReadFile(env.repo_local / "snapshots" / names[1] / "src/big.bin") == big);
+
+  // Whole restore of the newest, single-path restore of the first.
+  r = env.Skiff({"restore", env.repo, (env.tmp / "r-all").string()});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  env.ExpectRestoredEqual(env.tmp / "r-all" / "src");
+  r = env.Skiff({"restore", env.repo + "@" + first, (env.tmp / "r-one").string(), "src/docs"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(ReadFile(env.tmp / "r-one/src/docs/a.txt") == "alpha\n");
+  BOOST_TEST(!fs::exists(env.tmp / "r-one/src/big.bin"));
+  BOOST_TEST(!fs::exists(env.tmp / "r-one/src/docs/c.txt"));
+
+  r = env.Skiff({"diff", env.repo + "@" + names[0], env.repo + "@" + names[1]});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(r.out.find("M src/big.bin\n") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("+ src/docs/c.txt\n") != std::string::npos, r.out);
+
+  r = env.Skiff({"check", env.repo, "--read-data"});
+  BOOST_TEST(r.exit_code == 0, r.out);
+
+  // Prune: dry run changes nothing; then only the newest remains.
+  r = env.Skiff({"prune", env.repo, "--keep-last", "1", "--dry-run"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(env.Snapshots().size() == 2u);
+  r = env.Skiff({"prune", env.repo, "--keep-last", "1"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(env.Snapshots() == std::vector<std::string>{names[1]});
+  r = env.Skiff({"check", env.repo, "--read-data"});
+  BOOST_TEST(r.exit_code == 0, r.out);
+
+  // A corrupted file on the server (same size, one byte flipped) is found by --read-data
+  // and only by it.
+  fs::path victim = env.repo_local / "snapshots" / names[1] / "src/big.bin";
+  struct stat before;
+  BOOST_REQUIRE(stat(victim.c_str(), &before) == 0);
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12345);
+    f.put('\x5a' ^ big[12345]);
+  }
+  struct timespec ts[2] = {before.st_atim, before.st_mtim};
+  BOOST_REQUIRE(utimensat(AT_FDCWD, victim.c_str(), ts, 0) == 0);
+  r = env.Skiff({"check", env.repo});
+  BOOST_TEST(r.exit_code == 0, r.out);
+  r = env.Skiff({"check", env.repo, "--read-data"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(
+      r.out.find("content does not match the manifest's hash: src/big.bin") != std::string::npos,
+      r.out);
+  // Restore refuses to pass off the damaged file as good.
+  r = env.Skiff({"restore", env.repo, (env.tmp / "r-bad").string()});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("src/big.bin") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
+  Env env;
+  for (int i = 0; i < 40; ++i)
+    WriteFile(env.src / "many" / ("f" + std::to_string(i)), RandomBytes(100 * 1024, 100 + i));
+  // A slow link (through the throttling proxy) so that the run can be killed midway.
+  skiff::testing::FaultProxy proxy(env.sshd.port());
+  proxy.SetRateLimit(1 << 20);
+  std::string kh = (env.tmp / "known_hosts").string();
+  {
+    std::string hosts = ReadFile(env.sshd.known_hosts_path());
+    hosts = std::regex_replace(hosts, std::regex("\\]:" + std::to_string(env.sshd.port())),
+                               "]:" + std::to_string(proxy.port()));
+    WriteFile(kh, hosts);
+  }
+  std::vector<std::string> argv{getenv("SKIFF_BIN"),
+                                "backup",
+                                env.src.string(),
+                                env.repo,
+                                "-q",
+                                "-F",
+                                env.sshd.ssh_config_path(),
+                                "-p",
+                                std::to_string(proxy.port()),
+                                "-o",
+                                "UserKnownHostsFile=" + kh};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid;
+  BOOST_REQUIRE(posix_spawn(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) == 0);
+  // Wait until some files are in the snapshot under construction, then kill -9.
+  fs::path inc = env.repo_local / "snapshots/.incomplete/src/many";
+  bool exited = false;
+  for (int i = 0; i < 6000; ++i) {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = fs::directory_iterator(inc, ec); !ec && it != fs::directory_iterator(); ++it)
+      ++n;
+    if (n >= 5) break;
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_REQUIRE_MESSAGE(!exited, "backup finished before it could be interrupted");
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  BOOST_TEST(env.Snapshots().empty());  // nothing looks complete
+  BOOST_TEST(fs::exists(env.repo_local / ".skiff/lock"));
+
+  // The next run breaks the dead run's lock (same host, pid gone), resumes and reuses.
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "--json"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 1);  // warning: stale lock broken
+  BOOST_TEST(r.err.find("stale lock") != std::string::npos, r.err);
+  BOOST_TEST(r.out.find("\"resumed\":true") != std::string::npos, r.out);
+  BOOST_TEST(JsonInt(r.out, "reused_files") >= 5);
+  BOOST_TEST(env.Snapshots().size() == 1u);
+  BOOST_TEST(!fs::exists(env.repo_local / "snapshots/.incomplete"));
+  r = env.Skiff({"check", env.repo, "--read-data"});
+  BOOST_TEST(r.exit_code == 0, r.out);
+  r = env.Skiff({"restore", env.repo, (env.tmp / "r").string()});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  env.ExpectRestoredEqual(env.tmp / "r" / "src");
+}
+
+BOOST_AUTO_TEST_CASE(hostile_manifest_refused_on_restore) {
+  Env env;
+  auto r = env.Skiff({"backup", env.src.string(), env.repo});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  std::string name = env.Snapshots().at(0);
+  // Replace the manifest by a well-formed one (valid trailer hash) naming ../escape.
+  std::string body = "skiff-manifest\t1\t" + name + "\n" + "f\t../escape\t644\t0\t0\t0\t6\t" +
+                     skiff::sync::ContentHash("alpha\n") + "\t\t0\t0\t0\t\n";
+  WriteFile(env.repo_local / ".skiff/manifests" / name,
+            body + "end\t1\t" + skiff::sync::ContentHash(body) + "\n");
+  r = env.Skiff({"restore", env.repo, (env.tmp / "target").string()});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("'..' component") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(env.tmp / "escape"));
+  BOOST_TEST(!fs::exists(env.tmp / "target"));
+}
