@@ -54,6 +54,20 @@ void ReadAhead::Invalidate() {
   state_->eof = UINT64_MAX;
 }
 
+void ReadAhead::Prefetch(uint64_t len) {
+  if (len == 0) return;
+  auto c = std::make_shared<Chunk>();
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (!state_->chunks.empty()) return;
+    c->offset = 0;
+    c->len = static_cast<uint32_t>(std::min<uint64_t>(len, chunk_));
+    state_->chunks[0] = c;
+    ++state_->in_flight;
+  }
+  Issue(c);
+}
+
 void ReadAhead::SetSizeHint(uint64_t size) {
   std::lock_guard<std::mutex> l(state_->mu);
   state_->eof = size;
