@@ -16,8 +16,8 @@
 //
 // Memory is bounded independent of the file: a window of one block, pending literal
 // bytes (flushed to the sink in chunks of kLiteralChunk), and at most kFeedChunk bytes of
-// each Update() copied in at a time. The hash table is ~8 bytes per base block plus the
-// block list (~16 bytes per block).
+// each Update() copied in at a time. The index costs ~34 bytes per base block (the block
+// list 16, buckets 8, entries 8, filter 2), e.g. ~0.5 MiB for a 200 MiB base.
 //
 // Purity: no file descriptors, no statics, no output other than the sink.
 // Thread-safety: not thread-safe; one matcher per new file.
