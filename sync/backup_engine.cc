@@ -129,6 +129,7 @@ class BackupEngine::Impl {
   BackupStats stats_;
   std::string incomplete_;
   std::string prev_name_;
+  int64_t prev_time_ = 0;  // start time of the previous snapshot
   bool resuming_ = false;
   bool server_sets_owner_ = true;  // cleared when the server refuses a chown
   std::unique_ptr<PrevCursor> prev_;
@@ -405,7 +406,8 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     if (a.ok() && a->IsRegular() && a->size == st.size && a->mtime == st.mtime &&
         (a->mode & 07777) == e.mode) {
       if (prev && !opts_.checksum && prev->size == st.size && prev->mtime == st.mtime &&
-          prev->ino == st.ino && prev->ctime == st.ctime) {
+          prev->ino == st.ino && prev->ctime == st.ctime && st.mtime < prev_time_ &&
+          st.ctime < prev_time_) {
         result = FileResult{prev->hash, prev->size, prev->has_signature};
       } else {
         SKIFF_ASSIGN_OR_RETURN(result, HashLocal(local, st, /*store_signature=*/true));
@@ -418,7 +420,10 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
   if (!result && prev) {
     bool same_meta = prev->size == st.size && prev->mtime == st.mtime && prev->mode == e.mode &&
                      prev->uid == e.uid && prev->gid == e.gid;
-    bool unchanged = same_meta && prev->ino == st.ino && prev->ctime == st.ctime;
+    // A file modified in the second the previous snapshot started, or later, may have
+    // changed again without its (second-resolution) times moving: do not trust them.
+    bool racy = st.mtime >= prev_time_ || st.ctime >= prev_time_;
+    bool unchanged = same_meta && prev->ino == st.ino && prev->ctime == st.ctime && !racy;
     std::optional<FileResult> local_hash;
     if (opts_.checksum && same_meta) {
       SKIFF_ASSIGN_OR_RETURN(local_hash, HashLocal(local, st, /*store_signature=*/false));
@@ -599,6 +604,12 @@ Result<BackupStats> BackupEngine::Impl::Run() {
   SKIFF_ASSIGN_OR_RETURN(auto lock, RepoLock::Acquire(repo_, opts_.lock, &broke));
   if (!broke.empty()) Warn(broke);
 
+  // Leftovers of an interrupted run in .skiff/tmp (partial uploads) are never reused.
+  {
+    SKIFF_ASSIGN_OR_RETURN(auto leftovers, fs_.ReadDir(repo_.TmpDir()));
+    for (const auto& l : leftovers)
+      SKIFF_RETURN_IF_ERROR(ClearRemote(repo_.TmpDir() + "/" + l.name));
+  }
   SKIFF_ASSIGN_OR_RETURN(auto names, repo_.ListSnapshots());
   std::string name = FormatSnapshotName(opts_.now);
   for (int i = 1;
@@ -611,6 +622,7 @@ Result<BackupStats> BackupEngine::Impl::Run() {
   ManifestCache cache(opts_.cache_dir);
   if (!names.empty()) {
     prev_name_ = names.back();
+    prev_time_ = ParseSnapshotName(prev_name_).value_or(0);
     auto reader = cache.OpenLatest(repo_, prev_name_);
     if (reader.ok())
       prev_ = std::make_unique<PrevCursor>(std::move(*reader),

@@ -14,6 +14,8 @@
 #include "sync/content_hash.h"
 #include "sync/manifest.h"
 #include "sync/posix_local_fs.h"
+#include "sync/pruner.h"
+#include "sync/repo_checker.h"
 #include "sync/restore_engine.h"
 #include "transport/mem_remote_fs.h"
 
@@ -99,7 +101,7 @@ struct Fixture {
   fs::path src;
   MemRemoteFs mem;
   PosixLocalFs local;
-  int64_t clock = 1790000000;
+  int64_t clock = time(nullptr) + 60;  // snapshots start after the files were written
   std::vector<std::string> warnings;
 
   Fixture() {
@@ -231,6 +233,7 @@ BOOST_AUTO_TEST_CASE(interrupted_backup_resumes) {
   BOOST_TEST(s2->reused_files >= 1u);
   BOOST_TEST(repo->ListSnapshots().value().size() == 1u);
   BOOST_TEST(!f.mem.Lstat("/repo/snapshots/.incomplete").ok());
+  BOOST_TEST(f.mem.ReadDir("/repo/.skiff/tmp").value().empty());  // partial uploads cleared
   auto rs = f.Restore("latest", f.dir / "restore");
   BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
   BOOST_TEST(rs->errors == 0u);
@@ -306,4 +309,60 @@ BOOST_AUTO_TEST_CASE(excludes) {
   auto s = f.Backup(f.mem, {"*.bin"});
   BOOST_REQUIRE(s.ok());
   BOOST_TEST(s->files == 3u);  // small.txt, sparse, sub/hard.txt
+}
+
+BOOST_AUTO_TEST_CASE(prune_removes_whole_snapshots_and_unused_signatures) {
+  Fixture f;
+  std::vector<std::string> snaps;
+  for (uint32_t day = 0; day < 3; ++day) {
+    WriteFile(f.src / "sub" / "big.bin", RandomBytes(600 * 1024, 50 + day), 1700000000 + day);
+    auto s = f.Backup(f.mem);
+    BOOST_REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+    snaps.push_back(s->snapshot);
+  }
+  auto repo = Repository::Open(f.mem, "/repo", false);
+  BOOST_REQUIRE(repo.ok());
+  auto count_sigs = [&] {
+    size_t n = 0;
+    auto buckets = f.mem.ReadDir("/repo/.skiff/sigs");
+    BOOST_REQUIRE(buckets.ok());
+    for (const auto& b : *buckets) n += f.mem.ReadDir("/repo/.skiff/sigs/" + b.name).value().size();
+    return n;
+  };
+  BOOST_TEST(count_sigs() == 5u);  // three versions of big.bin, other.bin, sparse
+  PruneOptions o;
+  o.policy.keep_last = 1;
+  o.now = f.clock;
+  o.lock = {"testhost", 1, f.clock, 3600, [](int64_t) { return false; }};
+  o.dry_run = true;
+  auto dry = Prune(*repo, o);
+  BOOST_REQUIRE(dry.ok());
+  BOOST_TEST(repo->ListSnapshots().value().size() == 3u);
+  o.dry_run = false;
+  auto r = Prune(*repo, o);
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  BOOST_TEST(r->removed == 2u);
+  BOOST_TEST(r->signatures_removed == 2u);
+  BOOST_TEST(count_sigs() == 3u);
+  BOOST_TEST(repo->ListSnapshots().value() == std::vector<std::string>{snaps[2]});
+  BOOST_TEST(!f.mem.Lstat("/repo/.skiff/lock").ok());
+  // What remains is intact: check finds nothing, even reading all data.
+  CheckOptions co;
+  co.read_data = true;
+  std::vector<std::string> problems;
+  co.problem = [&](const std::string&, const std::string& p) { problems.push_back(p); };
+  auto c = CheckRepository(*repo, co);
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(problems.empty());
+  // A damaged file is reported by --read-data.
+  auto fh = f.mem.Open("/repo/snapshots/" + snaps[2] + "/data/sub/big.bin", OpenFlags::kWrite);
+  BOOST_REQUIRE(fh.ok());
+  BOOST_REQUIRE((*fh)->Write(10, "X").ok());
+  problems.clear();
+  c = CheckRepository(*repo, co);
+  BOOST_REQUIRE(c.ok());
+  bool content_reported = false;
+  for (const auto& p : problems)
+    content_reported |= p == "content does not match the manifest's hash: data/sub/big.bin";
+  BOOST_TEST(content_reported);
 }
