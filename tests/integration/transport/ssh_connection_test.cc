@@ -70,6 +70,13 @@ BOOST_FIXTURE_TEST_CASE(exec_returns_output_stderr_and_exit_status, SshdFixture)
   BOOST_TEST(ReadAll(**ch) == "hello\n");
   BOOST_TEST((*ch)->ExitStatus() == 3);
   BOOST_TEST(static_cast<SshChannel&>(**ch).StderrTail() == "oops\n");
+  // A subsystem the server does not have is refused as unsupported; the connection
+  // stays usable.
+  auto bad = conn->OpenSubsystem("no-such-subsystem");
+  BOOST_REQUIRE(!bad.ok());
+  BOOST_TEST(bad.status().code() == Code::kUnsupported, bad.status().ToString());
+  BOOST_TEST(bad.status().message().find("no-such-subsystem") != std::string::npos);
+  BOOST_TEST(conn->health().ok());
   // The command has exited and the server closed the channel: writing fails clearly.
   Status w;
   for (int i = 0; i < 1000 && w.ok(); ++i) w = (*ch)->Write(std::string(65536, 'x'));
