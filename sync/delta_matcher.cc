@@ -270,6 +270,7 @@ Status DeltaMatcher::Update(std::string_view data) {
     const size_t n = std::min(data.size(), kFeedChunk);
     buf_.append(data.data(), n);
     data.remove_prefix(n);
+    peak_buffered_ = std::max(peak_buffered_, buf_.size());
     Status st = Process(/*at_end=*/false);
     if (!st.ok()) return Fail(std::move(st));
     Compact();

@@ -69,6 +69,8 @@ class DeltaMatcher {
   uint64_t literal_bytes() const { return literal_bytes_; }
   uint64_t copied_bytes() const { return copied_bytes_; }
   uint64_t new_size() const { return new_size_; }
+  // Most new-file bytes held at once (at most kFeedChunk + kLiteralChunk + block size).
+  size_t peak_buffered() const { return peak_buffered_; }
 
  private:
   static constexpr uint32_t kNone = 0xffffffffu;
@@ -123,6 +125,7 @@ class DeltaMatcher {
   uint64_t literal_bytes_ = 0;
   uint64_t copied_bytes_ = 0;
   uint64_t new_size_ = 0;
+  size_t peak_buffered_ = 0;
 };
 
 }  // namespace skiff

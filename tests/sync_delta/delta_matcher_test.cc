@@ -181,6 +181,21 @@ BOOST_AUTO_TEST_CASE(unrelated_data_is_literal_in_bounded_chunks) {
   BOOST_TEST(s.literal() == updated.size());
 }
 
+BOOST_AUTO_TEST_CASE(memory_stays_bounded_whatever_the_update_size) {
+  const std::string base = RandomBytes(20, 2 << 20);
+  std::string updated = RandomBytes(21, 6 << 20);  // unrelated, then the base, shifted
+  updated += base;
+  const uint32_t bs = ChooseBlockSize(base.size());
+  RecordingSink s(base);
+  DeltaMatcher m(delta_test::SignatureOf(base, bs), s);
+  BOOST_TEST_REQUIRE(m.Update(updated).ok());  // one 8 MiB call
+  BOOST_TEST_REQUIRE(m.Finish().ok());
+  BOOST_TEST(s.out() == updated);
+  BOOST_TEST(s.literal() == 6u << 20);
+  BOOST_TEST(m.peak_buffered() <= DeltaMatcher::kFeedChunk + DeltaMatcher::kLiteralChunk + bs);
+  BOOST_TEST(m.peak_buffered() >= DeltaMatcher::kFeedChunk);
+}
+
 BOOST_AUTO_TEST_CASE(random_edits_reconstruct_exactly) {
   for (uint64_t seed = 0; seed < 300; ++seed) {
     std::mt19937_64 rng(seed);

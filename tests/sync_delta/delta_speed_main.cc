@@ -97,5 +97,24 @@ int main(int argc, char** argv) {
     pages.replace((rng() % (pages.size() / 4096)) * 4096, 4096, Random(4 + i, 4096));
   Match("match ten 4 KiB pages", sig, pages);
   Match("match all different", sig, Random(99, base.size()));
+
+  // A text log with 1 MiB appended (low-entropy data: many weak-checksum near-misses).
+  std::string log;
+  std::mt19937_64 lr(5);
+  while (log.size() < base.size() / 3) {
+    log += "2024-05-01T12:" + std::to_string(10 + lr() % 50) + ":" +
+           std::to_string(10 + lr() % 50) + " INFO worker-" + std::to_string(lr() % 16) +
+           " served /api/v1/items/" + std::to_string(lr() % 100000) + " in " +
+           std::to_string(lr() % 900) + " ms\n";
+  }
+  SignatureBuilder lb(ChooseBlockSize(log.size()));
+  lb.Update(log);
+  const FileSignature log_sig = lb.Finish();
+  std::string grown = log;
+  while (grown.size() < log.size() + (1 << 20)) grown += log.substr(lr() % (log.size() - 200), 100);
+  Match("match log + 1 MiB appended", log_sig, grown);
+  std::string rewritten = log;
+  for (size_t i = 0; i < rewritten.size(); i += 1 + lr() % 3000) rewritten[i] = ' ';
+  Match("match log, all blocks edited", log_sig, rewritten);
   return 0;
 }
