@@ -95,7 +95,7 @@ run() {
   : >"$W/wire"
   /usr/bin/time -f "%e %M" -o "$W/time" "$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; echo "$name failed" >&2; }
   sleep 0.3  # let the relay record the closed connections
-  echo "$name $(cat "$W/time") $(wire)"
+  echo "$name $(tail -n 1 "$W/time") $(wire)"  # GNU time adds a line when the command was killed
 }
 
 ssh "${SSHOPTS[@]}" skiff-plain mkdir -p "$PLAIN_REMOTE_DIR/rs"
