@@ -6,7 +6,8 @@
 # byte. sshd is always stopped on exit (including errors and Ctrl-C).
 #
 # Run as root (sshd needs it). Environment: BUILD_DIR (default build), DEMO_MB (size of
-# the large sample file, default 64), KEEP_DEMO=1 keeps the sample/download directory.
+# the large sample file, default 64), KEEP_DEMO=1 keeps the sample/download directory,
+# SKIP_BUILD=1 reuses an existing build in BUILD_DIR (no install, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,10 +27,12 @@ fail() {
 
 [[ $(id -u) == 0 ]] || fail "run as root (the private sshd needs root for its chroot)"
 
-say "installing dependencies (scripts/install-deps.sh)"
-./scripts/install-deps.sh
-say "building skiff (scripts/build.sh, BUILD_DIR=$build_dir)"
-BUILD_DIR=$build_dir ./scripts/build.sh
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  say "installing dependencies (scripts/install-deps.sh)"
+  ./scripts/install-deps.sh
+  say "building skiff (scripts/build.sh, BUILD_DIR=$build_dir)"
+  BUILD_DIR=$build_dir ./scripts/build.sh
+fi
 skiff=$root/$build_dir/cli/skiff
 [[ -x $skiff ]] || fail "$skiff was not built"
 for cmd in ls cp; do
@@ -76,12 +79,12 @@ printf 'deep\n' >"$src/nested/deeper/leaf.txt"
 du -sh "$src"
 
 say "1. list the SFTP-only account's drop directory"
-run "$skiff" ls "${ssh_flags[@]}" "$target:$SFTP_REMOTE_DIR"
+run "$skiff" ls -l "${ssh_flags[@]}" "$target:$SFTP_REMOTE_DIR"
 
 say "2. upload: the directory tree, then one file under a new name"
 run "$skiff" cp -r "${ssh_flags[@]}" "$src" "$target:$SFTP_REMOTE_DIR/"
 run "$skiff" cp "${ssh_flags[@]}" "$src/hello.txt" "$target:$SFTP_REMOTE_DIR/renamed.txt"
-run "$skiff" ls "${ssh_flags[@]}" "$target:$SFTP_REMOTE_DIR"
+run "$skiff" ls -l "${ssh_flags[@]}" "$target:$SFTP_REMOTE_DIR"
 run "$skiff" ls "${ssh_flags[@]}" "$target:$SFTP_REMOTE_DIR/sample/nested"
 
 say "3. check what arrived on the server's disk"
