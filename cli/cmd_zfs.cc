@@ -23,7 +23,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: skiff zfs send POOL/DATASET DEST [--snapshot] [--raw] [--compressed]\n"
-    "                      [--allow-full] [-q]\n"
+    "                      [--allow-full] [--verify] [-q]\n"
     "       skiff zfs list DEST\n"
     "       skiff zfs restore DEST[@SNAPSHOT] POOL/NEWDATASET [-q]\n"
     "       skiff zfs prune DEST --keep-last N [--keep SNAPSHOT]... [--dry-run]\n"
@@ -38,6 +38,7 @@ constexpr char kUsage[] =
     "  each. A DEST that has diverged from DATASET is refused; --allow-full then starts a\n"
     "  new chain with a full stream. --raw / --compressed pass -w / -c to zfs send (not\n"
     "  supported by zfs-fuse). An interrupted send leaves no stream that looks complete.\n"
+    "  --verify reads each stored stream back and checks its xxh128 before publishing it.\n"
     "restore: checks every stream of the chain (size, xxh128) before piping them in order\n"
     "  into `zfs receive POOL/NEWDATASET`, which must not exist. Default: newest snapshot.\n"
     "prune: keeps the N newest snapshots and the named ones, and every stream they need.\n"
@@ -107,12 +108,14 @@ int Send(std::vector<std::string> args, const SshOptions& ssh) {
   o.raw = TakeFlag(args, "--raw");
   o.compressed = TakeFlag(args, "--compressed");
   o.allow_full = TakeFlag(args, "--allow-full");
+  bool verify = TakeFlag(args, "--verify");
   bool quiet = TakeFlag(args, "-q") | TakeFlag(args, "--quiet");
   TakeFlag(args, "--");
   if (args.size() != 2) return UsageError("zfs send", "need POOL/DATASET and DEST");
   o.dataset = args[0];
   auto open = Open(args[1], ssh, true);
   if (!open.ok()) return FailWith("zfs send", open.status());
+  open->store->set_verify_uploads(verify);
   ByteProgress progress(quiet);
   o.progress = [&](const std::string& snap, uint64_t bytes) { progress.Update("@" + snap, bytes); };
   sync::ZfsCliHost host;

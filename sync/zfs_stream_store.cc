@@ -99,6 +99,12 @@ class StoreUpload : public ZfsStreamUpload {
     if (attr.size != size_)
       return Status::Corrupt("stored stream " + tmp_ + " has " + std::to_string(attr.size) +
                              " bytes, " + std::to_string(size_) + " were sent");
+    if (store_.verify_uploads()) {
+      SKIFF_RETURN_IF_ERROR(store_
+                                .ReadChecked(tmp_, size_, hasher_.HexDigest(),
+                                             [](std::string_view) { return Status::Ok(); })
+                                .WithContext("reading back the uploaded stream"));
+    }
     ZfsStreamEntry e;
     e.file = ZfsStreamFileName(header_.guid, header_.parent_guid);
     e.snapshot = header_.snapshot;
@@ -258,7 +264,13 @@ Result<std::unique_ptr<ZfsStreamUpload>> ZfsStreamStore::Begin(const ZfsStreamHe
 Status ZfsStreamStore::ReadStream(const ZfsStreamEntry& e,
                                   const std::function<Status(std::string_view)>& sink,
                                   const std::function<void(uint64_t)>& progress) {
-  std::string path = Path(e.file);
+  return ReadChecked(Path(e.file), e.size, e.xxh128, sink, progress);
+}
+
+Status ZfsStreamStore::ReadChecked(const std::string& path, uint64_t size,
+                                   const std::string& xxh128,
+                                   const std::function<Status(std::string_view)>& sink,
+                                   const std::function<void(uint64_t)>& progress) {
   SKIFF_ASSIGN_OR_RETURN(auto f, fs_.Open(path, OpenFlags::kRead));
   ContentHasher hasher;
   uint64_t total = 0;
@@ -268,22 +280,22 @@ Status ZfsStreamStore::ReadStream(const ZfsStreamEntry& e,
       SKIFF_ASSIGN_OR_RETURN(std::string chunk, reader.Next());
       if (chunk.empty()) break;
       total += chunk.size();
-      if (total > e.size)
+      if (total > size)
         return Status::Corrupt("stream file " + path + " is longer than the " +
-                               std::to_string(e.size) + " bytes the index records");
+                               std::to_string(size) + " bytes the index records");
       hasher.Update(chunk);
       SKIFF_RETURN_IF_ERROR(sink(chunk));
       if (progress) progress(total);
     }
   }
   f->Close().IgnoreError();
-  if (total != e.size)
+  if (total != size)
     return Status::Corrupt("stream file " + path + " has " + std::to_string(total) +
-                           " bytes, the index records " + std::to_string(e.size));
+                           " bytes, the index records " + std::to_string(size));
   std::string digest = hasher.HexDigest();
-  if (digest != e.xxh128)
+  if (digest != xxh128)
     return Status::Corrupt("stream file " + path + " is damaged: xxh128 " + digest +
-                           ", the index records " + e.xxh128);
+                           ", the index records " + xxh128);
   return Status::Ok();
 }
 

@@ -48,6 +48,10 @@ class ZfsStreamStore : public ZfsStreamTarget {
   // `progress` (optional) gets the byte count read so far.
   Status ReadStream(const ZfsStreamEntry& e, const std::function<Status(std::string_view)>& sink,
                     const std::function<void(uint64_t)>& progress = nullptr);
+  // Same for any file of the store given by its full path (used to read back uploads).
+  Status ReadChecked(const std::string& path, uint64_t size, const std::string& xxh128,
+                     const std::function<Status(std::string_view)>& sink,
+                     const std::function<void(uint64_t)>& progress = nullptr);
   // ReadStream with a sink that discards: proves the file is intact.
   Status Verify(const ZfsStreamEntry& e, const std::function<void(uint64_t)>& progress = nullptr);
   // Removes stream files (not the index entries; callers save the index first).
@@ -57,6 +61,11 @@ class ZfsStreamStore : public ZfsStreamTarget {
   Result<std::vector<ZfsSnapshot>> Snapshots() override;
   Result<std::unique_ptr<ZfsStreamUpload>> Begin(const ZfsStreamHeader& header) override;
   std::string Describe() const override { return description_; }
+
+  // With `on`, Commit() reads every upload back from the server and compares its xxh128
+  // with what was sent before renaming it into place (costs a second transfer).
+  void set_verify_uploads(bool on) { verify_uploads_ = on; }
+  bool verify_uploads() const { return verify_uploads_; }
 
   // Used by uploads: adds a committed stream to the index and saves it.
   Status AddCommitted(ZfsStreamEntry e);
@@ -74,6 +83,7 @@ class ZfsStreamStore : public ZfsStreamTarget {
   std::string root_;
   bool write_;
   bool locked_ = false;
+  bool verify_uploads_ = false;
   std::string description_;
   ZfsStreamIndex index_;
 };

@@ -285,3 +285,101 @@ BOOST_AUTO_TEST_CASE(raw_unsupported_reports_zfs_message) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// Delegates to MemRemoteFs but stores a flipped byte in every stream upload: a server
+// (or disk) that silently stores something else than what was sent.
+class FlippingFs : public RemoteFs {
+ public:
+  explicit FlippingFs(RemoteFs& in) : in_(in) {}
+  class File : public RemoteFile {
+   public:
+    explicit File(std::unique_ptr<RemoteFile> f) : f_(std::move(f)) {}
+    Result<std::string> Read(uint64_t o, uint32_t l) override { return f_->Read(o, l); }
+    Status Write(uint64_t o, std::string_view d) override { return f_->Write(o, Flip(o, d)); }
+    void ReadAsync(uint64_t o, uint32_t l, ReadCallback cb) override { f_->ReadAsync(o, l, cb); }
+    void WriteAsync(uint64_t o, std::string d, DoneCallback cb) override {
+      f_->WriteAsync(o, Flip(o, d), cb);
+    }
+    Result<FileAttr> Stat() override { return f_->Stat(); }
+    Status SetStat(const FileAttr& a) override { return f_->SetStat(a); }
+    Status Sync() override { return f_->Sync(); }
+    Status Close() override { return f_->Close(); }
+
+   private:
+    static std::string Flip(uint64_t o, std::string_view d) {
+      std::string s(d);
+      if (o == 0 && !s.empty()) s[0] ^= 1;
+      return s;
+    }
+    std::unique_ptr<RemoteFile> f_;
+  };
+  const Capabilities& caps() const override { return in_.caps(); }
+  Result<FileAttr> Stat(const std::string& p) override { return in_.Stat(p); }
+  Result<FileAttr> Lstat(const std::string& p) override { return in_.Lstat(p); }
+  Status SetStat(const std::string& p, const FileAttr& a) override { return in_.SetStat(p, a); }
+  Status LSetStat(const std::string& p, const FileAttr& a) override { return in_.LSetStat(p, a); }
+  Result<std::vector<DirEntry>> ReadDir(const std::string& p) override { return in_.ReadDir(p); }
+  Result<std::unique_ptr<RemoteFile>> Open(const std::string& p, uint32_t fl, uint32_t m) override {
+    auto f = in_.Open(p, fl, m);
+    if (!f.ok() || p.find("/streams/.tmp-") == std::string::npos) return f;
+    return std::unique_ptr<RemoteFile>(new File(std::move(f).value()));
+  }
+  Status Mkdir(const std::string& p, uint32_t m) override { return in_.Mkdir(p, m); }
+  Status Rmdir(const std::string& p) override { return in_.Rmdir(p); }
+  Status Remove(const std::string& p) override { return in_.Remove(p); }
+  Status Rename(const std::string& a, const std::string& b, RenameMode m) override {
+    return in_.Rename(a, b, m);
+  }
+  Status Symlink(const std::string& t, const std::string& l) override { return in_.Symlink(t, l); }
+  Result<std::string> Readlink(const std::string& p) override { return in_.Readlink(p); }
+  Status Hardlink(const std::string& a, const std::string& b) override {
+    return in_.Hardlink(a, b);
+  }
+  Result<FsStats> StatVfs(const std::string& p) override { return in_.StatVfs(p); }
+  Result<std::string> RealPath(const std::string& p) override { return in_.RealPath(p); }
+  Status CopyData(RemoteFile& s, uint64_t so, uint64_t l, RemoteFile& d, uint64_t dO) override {
+    return in_.CopyData(s, so, l, d, dO);
+  }
+
+ private:
+  RemoteFs& in_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(zfs_verify)
+
+BOOST_AUTO_TEST_CASE(verify_uploads_catches_a_server_that_stores_other_bytes) {
+  MemRemoteFs mem;
+  FlippingFs bad(mem);
+  FakeZfsHost host;
+  host.AddSnapshot("tank/ds", "s1", 11, std::string(5000, 'x'));
+  ZfsSendOptions o;
+  o.dataset = "tank/ds";
+  {
+    // Without read-back the damage is only found at restore (before receive).
+    auto store = ZfsStreamStore::Open(bad, "/z", true);
+    BOOST_REQUIRE(store.ok());
+    BOOST_REQUIRE(ZfsSender(host, **store, o).Run().ok());
+    ZfsRestoreOptions r;
+    r.target_dataset = "tank/back";
+    BOOST_TEST(RestoreZfsChain(**store, host, r).status().Is(Code::kCorrupt));
+    BOOST_TEST(host.receives_started == 0);
+  }
+  host.AddSnapshot("tank/ds", "s2", 12, "two");
+  auto store = ZfsStreamStore::Open(bad, "/z", true);
+  BOOST_REQUIRE(store.ok());
+  (*store)->set_verify_uploads(true);
+  auto sent = ZfsSender(host, **store, o).Run();
+  BOOST_REQUIRE(!sent.ok());
+  BOOST_TEST(sent.status().Is(Code::kCorrupt));
+  BOOST_TEST(sent.status().message().find("reading back") != std::string::npos);
+  BOOST_TEST((*store)->index().streams().size() == 1u);  // s2 not published
+  auto dir = mem.ReadDir("/z/streams");
+  BOOST_REQUIRE(dir.ok());
+  BOOST_TEST(dir->size() == 1u);  // and its temp removed
+}
+
+BOOST_AUTO_TEST_SUITE_END()

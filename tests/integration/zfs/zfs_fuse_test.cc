@@ -178,30 +178,30 @@ BOOST_FIXTURE_TEST_CASE(send_incremental_restore_over_sftp_only_account, ZfsEnv)
   WriteFile(Mount("data") / "big", big);
   WriteFile(Mount("data") / "small", "first\n");
   ProcessResult r = Skiff({"send", ds, Dest(), "--snapshot"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(r.out.find("(full)") != std::string::npos);
   MustRun({"zfs", "snapshot", ds + "@mid"});
   WriteFile(Mount("data") / "small", "second\n");
   WriteFile(Mount("data") / "new", RandomBytes(100000, 2));
-  r = Skiff({"send", ds, Dest(), "--snapshot"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  r = Skiff({"send", ds, Dest(), "--snapshot", "--verify"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(r.out.find("sent @mid (incremental from @skiff-") != std::string::npos, r.out);
   BOOST_TEST(r.out.find("(incremental from @mid)") != std::string::npos, r.out);
   // Again: up to date.
   r = Skiff({"send", ds, Dest()});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(r.out.find("up to date") != std::string::npos);
 
   // Stored as three files plus the index, through the chroot.
   BOOST_TEST(StreamFiles().size() == 3u);
   BOOST_TEST(fs::exists(DestLocal() / "skiff-zfs.index"));
   r = Skiff({"list", Dest()});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(r.out.find("@mid") != std::string::npos);
 
   // Restore the newest into a new dataset: same files.
   r = Skiff({"restore", Dest(), pool + "/back"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(ReadFile(Mount("back") / "big") == big);
   BOOST_TEST(ReadFile(Mount("back") / "small") == "second\n");
   BOOST_TEST(ReadFile(Mount("back") / "new") == ReadFile(Mount("data") / "new"));
@@ -211,7 +211,7 @@ BOOST_FIXTURE_TEST_CASE(send_incremental_restore_over_sftp_only_account, ZfsEnv)
   BOOST_TEST(src.out == dst.out);
   // An older snapshot of the chain.
   r = Skiff({"restore", Dest() + "@mid", pool + "/back-mid"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(ReadFile(Mount("back-mid") / "small") == "first\n");
   BOOST_TEST(!fs::exists(Mount("back-mid") / "new"));
   // Never over an existing dataset.
@@ -238,7 +238,7 @@ BOOST_FIXTURE_TEST_CASE(corrupted_stream_detected_before_receive, ZfsEnv) {
   WriteFile(Mount("data") / "g", RandomBytes(200000, 4));
   MustRun({"zfs", "snapshot", ds + "@b"});
   ProcessResult r = Skiff({"send", ds, Dest()});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   // An empty destination gets one full stream of the newest snapshot (@b).
   BOOST_REQUIRE(StreamFiles().size() == 1u);
   fs::path file = DestLocal() / "streams" / StreamFiles()[0];
@@ -272,7 +272,7 @@ BOOST_FIXTURE_TEST_CASE(divergence_refused_and_prune_keeps_chains, ZfsEnv) {
   BOOST_TEST(r.err.find("--allow-full") != std::string::npos, r.err);
   BOOST_TEST(StreamFiles().size() == 2u);
   r = Skiff({"send", ds, Dest(), "--allow-full"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(r.out.find("(full)") != std::string::npos);
   WriteFile(Mount("data") / "f", "three\n");
   MustRun({"zfs", "snapshot", ds + "@three"});
@@ -281,10 +281,10 @@ BOOST_FIXTURE_TEST_CASE(divergence_refused_and_prune_keeps_chains, ZfsEnv) {
 
   // keep-last 1 = @three, which needs the new chain's full @two; the old chain goes.
   r = Skiff({"prune", Dest(), "--keep-last", "1"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(StreamFiles().size() == 2u);
   r = Skiff({"restore", Dest(), pool + "/back"});
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(ReadFile(Mount("back") / "f") == "three\n");
 }
 
