@@ -21,7 +21,7 @@ constexpr char kUsage[] =
     "  --config FILE       configuration file (default $SKIFF_CONFIG, else\n"
     "                      /etc/skiff/skiff.conf for root, ~/.config/skiff/skiff.conf)\n"
     "  --max-age DURATION  exit 2 when a job's last success is older than DURATION\n"
-    "                      (e.g. 26h, 2d) or when it never succeeded: for monitoring\n"
+    "                      (e.g. 90min, 26h, 2d) or when it never succeeded\n"
     "  --prometheus FILE   also write the figures as a node-exporter textfile\n"
     "                      (replaced atomically; name it *.prom)\n"
     "  -q                  print nothing; only the exit code and problems\n"

@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "sync/retention.h"
+
 namespace skiff::cli {
 namespace {
 
@@ -173,7 +175,8 @@ const std::map<std::string, KeyInfo, std::less<>>& JobKeys() {
       {"keep-within",
        {false,
         [](JobConfig& j, std::string_view v) {
-          Result<int64_t> d = ParseDuration(v);
+          // Validated by the parser `skiff prune` itself uses: y, m (months), w, d, h.
+          Result<int64_t> d = sync::ParseDuration(std::string(v));
           if (!d.ok()) return d.status();
           j.keep.within = v;
           return Status::Ok();
@@ -411,26 +414,32 @@ std::string DefaultLockDir() {
 }
 
 Result<int64_t> ParseDuration(std::string_view text) {
+  static constexpr char kHint[] = "use e.g. 90s, 15min, 26h, 7d, 2w, 6m (months), 1y";
   std::string_view t = Trim(text);
-  if (t.empty()) return Status::Invalid("empty duration (use e.g. 90s, 15m, 26h, 7d, 2w, 1y)");
+  if (t.empty()) return Status::Invalid(std::string("empty duration (") + kHint + ")");
   int64_t total = 0;
   size_t i = 0;
   while (i < t.size()) {
     size_t start = i;
     while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
     if (i == start || i - start > 12) {
-      return Status::Invalid("bad duration '" + std::string(t) +
-                             "' (use e.g. 90s, 15m, 26h, 7d, 2w, 1y)");
+      return Status::Invalid("bad duration '" + std::string(t) + "' (" + kHint + ")");
     }
     int64_t n = std::stoll(std::string(t.substr(start, i - start)));
     int64_t unit = 1;
-    if (i < t.size()) {
+    if (i == t.size()) {
+      if (start != 0) {
+        return Status::Invalid("bad duration '" + std::string(t) + "': a unit is needed after " +
+                               std::to_string(n));
+      }
+    } else if (t.substr(i, 3) == "min") {
+      unit = 60;
+      i += 3;
+    } else {
+      // The same letters as `skiff prune --keep-within` (m is a 30-day month there).
       switch (t[i]) {
         case 's':
           unit = 1;
-          break;
-        case 'm':
-          unit = 60;
           break;
         case 'h':
           unit = 3600;
@@ -441,17 +450,17 @@ Result<int64_t> ParseDuration(std::string_view text) {
         case 'w':
           unit = 7 * 86400;
           break;
+        case 'm':
+          unit = 30 * 86400;
+          break;
         case 'y':
           unit = 365 * 86400;
           break;
         default:
           return Status::Invalid("bad duration '" + std::string(t) + "': unknown unit '" +
-                                 std::string(1, t[i]) + "' (use s, m, h, d, w or y)");
+                                 std::string(1, t[i]) + "' (use s, min, h, d, w, m or y)");
       }
       ++i;
-    } else if (start != 0) {
-      return Status::Invalid("bad duration '" + std::string(t) + "': a unit is needed after " +
-                             std::to_string(n));
     }
     if (n > std::numeric_limits<int64_t>::max() / unit / 4) {
       return Status::Invalid("duration '" + std::string(t) + "' is too large");

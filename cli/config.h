@@ -93,8 +93,9 @@ std::string DefaultStateDir();
 // /run/skiff for root, else $XDG_RUNTIME_DIR/skiff, else the state dir.
 std::string DefaultLockDir();
 
-// "90", "90s", "15m", "26h", "7d", "2w", "1y", and sums like "1d12h" -> seconds.
-// A year is 365 days. Rejects empty, negative and unknown units.
+// "90", "90s", "15min", "26h", "7d", "2w", "6m", "1y", and sums like "1d12h" -> seconds.
+// As in `skiff prune --keep-within`, m is a month (30 days) and y 365 days; minutes are
+// "min". Rejects empty, negative and unknown units.
 Result<int64_t> ParseDuration(std::string_view text);
 
 // "500K", "2M", "1G" (binary multiples, bytes per second), or a plain byte count.

@@ -134,7 +134,9 @@ BOOST_AUTO_TEST_CASE(every_error_names_file_line_and_problem) {
       {"[job a]\nsource = /x\nrepository = h:/r\nkeep-daily = many\n", 4,
        "keep-daily: expected a non-negative whole number, got 'many'"},
       {"[job a]\nsource = /x\nrepository = h:/r\nkeep-daily = -3\n", 4, "non-negative"},
-      {"[job a]\nsource = /x\nrepository = h:/r\nkeep-within = 3 fortnights\n", 4, "keep-within"},
+      {"[job a]\nsource = /x\nrepository = h:/r\nkeep-within = 3 fortnights\n", 4,
+       "keep-within: bad unit ' ' in duration '3 fortnights'"},
+      {"[job a]\nsource = /x\nrepository = h:/r\nkeep-within = 90min\n", 4, "keep-within: "},
       {"[job a]\nsource = /x\nrepository = h:/r\ncheck-every = 5x\n", 4, "unknown unit 'x'"},
       {"[job a]\nsource = /x\nrepository = h:/r\nport = 70000\n", 4, "port must be 1-65535"},
       {"[job a]\nsource = /x\nrepository = h:/r\none-file-system = maybe\n", 4,
@@ -191,7 +193,9 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
 BOOST_AUTO_TEST_CASE(durations) {
   BOOST_TEST(ParseDuration("90").value() == 90);
   BOOST_TEST(ParseDuration("90s").value() == 90);
-  BOOST_TEST(ParseDuration("15m").value() == 900);
+  BOOST_TEST(ParseDuration("15min").value() == 900);
+  BOOST_TEST(ParseDuration("6m").value() == 6 * 30 * 86400);  // months, as in prune
+  BOOST_TEST(ParseDuration("1y6m").value() == (365 + 180) * 86400);
   BOOST_TEST(ParseDuration("26h").value() == 26 * 3600);
   BOOST_TEST(ParseDuration("7d").value() == 7 * 86400);
   BOOST_TEST(ParseDuration("2w").value() == 14 * 86400);
