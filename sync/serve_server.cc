@@ -1,0 +1,529 @@
+#include "sync/serve_server.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace skiff::sync {
+
+using serve::Op;
+using serve::PayloadReader;
+using serve::PayloadWriter;
+
+namespace {
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string ProcFd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string Empty() { return std::string(); }
+
+}  // namespace
+
+ServeServer::ServeServer(ConfinedRoot root, serve::Mode mode)
+    : root_(std::move(root)), policy_(mode) {}
+
+ServeServer::~ServeServer() {
+  for (auto& [h, f] : handles_) close(f.fd);
+}
+
+Status ServeServer::Run(Channel& ch) {
+  std::string buf;
+  for (;;) {
+    auto f = serve::ReadFrame(ch, buf);
+    if (!f.ok()) {
+      if (f.status().Is(Code::kConnectionLost) && buf.empty()) return Status::Ok();  // EOF
+      if (f.status().Is(Code::kCorrupt))
+        ch.Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kReply), 0,
+                                    serve::EncodeErrorReply(f.status())))
+            .IgnoreError();
+      return f.status();
+    }
+    bool fatal = false;
+    std::string reply = Handle(*f, &fatal);
+    SKIFF_RETURN_IF_ERROR(
+        ch.Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kReply), f->id, reply)));
+    if (fatal) {
+      auto st = serve::DecodeReply(reply);
+      return st.ok() ? Status::Corrupt("serve protocol: session ended") : st.status();
+    }
+  }
+}
+
+std::string ServeServer::Handle(const serve::Frame& f, bool* fatal) {
+  *fatal = false;
+  PayloadReader r(f.payload);
+  if (f.type == 0 || f.type > serve::kMaxRequestOp) {
+    *fatal = !hello_done_;
+    return serve::EncodeErrorReply(
+        Status::Unsupported("serve protocol: unknown request type " + std::to_string(f.type)));
+  }
+  Op op = static_cast<Op>(f.type);
+  if (!hello_done_ && op != Op::kHello) {
+    *fatal = true;
+    return serve::EncodeErrorReply(Status::Corrupt("serve protocol: request before the hello"));
+  }
+  auto res = Dispatch(op, r);
+  if (!r.ok() || (res.ok() && !r.done())) {
+    *fatal = true;
+    return serve::EncodeErrorReply(
+        r.ok() ? Status::Corrupt("serve protocol: trailing bytes in request")
+               : Status::Corrupt("serve protocol: truncated request"));
+  }
+  if (!res.ok()) return serve::EncodeErrorReply(res.status());
+  return serve::EncodeOkReply(*res);
+}
+
+Result<ServeServer::OpenFile*> ServeServer::GetHandle(uint32_t h) {
+  auto it = handles_.find(h);
+  if (it == handles_.end()) return Status::Invalid("unknown file handle " + std::to_string(h));
+  return &it->second;
+}
+
+Result<ServeServer::OpenFile*> ServeServer::GetWritable(uint32_t h) {
+  SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+  if (!f->write) return Status::Permission(f->path.rel + " was not opened for writing");
+  if (f->revoked)
+    return Status::Permission(f->path.rel + " was published; it can no longer be written");
+  struct stat st;
+  if (fstat(f->fd, &st) != 0) return ErrnoStatus(errno, f->path.rel);
+  SKIFF_RETURN_IF_ERROR(policy_.CheckWriteHandle(f->path, st));
+  return f;
+}
+
+Result<int> ServeServer::OpenNoFollow(const ConfinedPath& p, int flags) const {
+  SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+  FdCloser c{dir};
+  int fd = openat(dir, p.is_root() ? "." : p.name().c_str(), flags | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, p.rel.empty() ? "." : p.rel);
+  return fd;
+}
+
+// Applies `a` to the object behind the O_PATH descriptor (never a symlink here), through
+// /proc/self/fd so no path is resolved again.
+Status ServeServer::ApplyAttr(int fd, const struct stat& st, const FileAttr& a,
+                              const ConfinedPath& p) {
+  const std::string proc = ProcFd(fd);
+  const std::string& what = p.rel.empty() ? std::string(".") : p.rel;
+  if (a.valid & FileAttr::kSize) {
+    if (truncate(proc.c_str(), static_cast<off_t>(a.size)) != 0) return ErrnoStatus(errno, what);
+  }
+  if (a.valid & FileAttr::kUidGid) {
+    if (chown(proc.c_str(), a.uid, a.gid) != 0) return ErrnoStatus(errno, what);
+  }
+  if (a.valid & FileAttr::kPermissions) {
+    mode_t m = a.mode & 07777;
+    if (policy_.mode() != serve::Mode::kFull) m &= 0777;  // never setuid/setgid
+    if (chmod(proc.c_str(), m) != 0) return ErrnoStatus(errno, what);
+  }
+  if (a.valid & FileAttr::kTimes) {
+    struct timespec ts[2] = {{a.atime, 0}, {a.mtime, 0}};
+    if (utimensat(AT_FDCWD, proc.c_str(), ts, 0) != 0) return ErrnoStatus(errno, what);
+  }
+  (void)st;
+  return Status::Ok();
+}
+
+Status ServeServer::SetStatPath(const ConfinedPath& p, const FileAttr& a, bool link) {
+  SKIFF_ASSIGN_OR_RETURN(int fd, OpenNoFollow(p, O_PATH));
+  FdCloser c{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, p.rel);
+  SKIFF_RETURN_IF_ERROR(policy_.CheckSetStat(p, st, a));
+  if (policy_.mode() != serve::Mode::kFull && !ServePolicy::IsScratch(p))
+    return Status::Ok();  // allowed only as a no-op: change nothing outside the scratch area
+  if (S_ISLNK(st.st_mode)) {
+    if (!link) return Status::Permission(p.rel + " is a symlink; it is not followed");
+    SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+    FdCloser d{dir};
+    if ((a.valid & FileAttr::kUidGid) &&
+        fchownat(dir, p.name().c_str(), a.uid, a.gid, AT_SYMLINK_NOFOLLOW) != 0)
+      return ErrnoStatus(errno, p.rel);
+    if (a.valid & FileAttr::kTimes) {
+      struct timespec ts[2] = {{a.atime, 0}, {a.mtime, 0}};
+      if (utimensat(dir, p.name().c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+        return ErrnoStatus(errno, p.rel);
+    }
+    return Status::Ok();
+  }
+  return ApplyAttr(fd, st, a, p);
+}
+
+Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
+  switch (op) {
+    case Op::kHello: {
+      std::string_view magic = r.Str();
+      uint32_t version = r.U32();
+      if (!r.ok()) return Empty();
+      if (magic != serve::kMagic) return Status::Corrupt("serve protocol: bad hello");
+      if (version != serve::kProtocolVersion)
+        return Status::Unsupported("this skiff serve speaks protocol version " +
+                                   std::to_string(serve::kProtocolVersion) + ", the client " +
+                                   std::to_string(version));
+      hello_done_ = true;
+      return PayloadWriter()
+          .U32(serve::kProtocolVersion)
+          .U32(serve::kMaxData)
+          .U8(static_cast<uint8_t>(policy_.mode()))
+          .Take();
+    }
+    case Op::kStat:
+    case Op::kLstat: {
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      SKIFF_ASSIGN_OR_RETURN(struct stat st, op == Op::kStat ? root_.Stat(p) : root_.Lstat(p));
+      return PayloadWriter().Attr(AttrFromStat(st)).Take();
+    }
+    case Op::kSetStat:
+    case Op::kLSetStat: {
+      std::string_view s = r.Str();
+      FileAttr a = r.Attr();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      SKIFF_RETURN_IF_ERROR(SetStatPath(p, a, op == Op::kLSetStat));
+      return Empty();
+    }
+    case Op::kReadDir:
+      return DoReadDir(r);
+    case Op::kOpen:
+      return DoOpen(r);
+    case Op::kRead: {
+      uint32_t h = r.U32();
+      uint64_t off = r.U64();
+      uint32_t len = r.U32();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+      SKIFF_RETURN_IF_ERROR(policy_.CheckReadData(f->path));
+      len = std::min(len, serve::kMaxData);
+      std::string data(len, '\0');
+      size_t got = 0;
+      while (got < len) {
+        ssize_t n = pread(f->fd, data.data() + got, len - got, static_cast<off_t>(off + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return ErrnoStatus(errno, "reading " + f->path.rel);
+        if (n == 0) break;
+        got += static_cast<size_t>(n);
+      }
+      data.resize(got);
+      return PayloadWriter().Str(data).Take();
+    }
+    case Op::kWrite: {
+      uint32_t h = r.U32();
+      uint64_t off = r.U64();
+      std::string_view data = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetWritable(h));
+      while (!data.empty()) {
+        ssize_t n = pwrite(f->fd, data.data(), data.size(), static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return ErrnoStatus(errno, "writing " + f->path.rel);
+        data.remove_prefix(static_cast<size_t>(n));
+        off += static_cast<uint64_t>(n);
+      }
+      return Empty();
+    }
+    case Op::kFstat: {
+      uint32_t h = r.U32();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+      struct stat st;
+      if (fstat(f->fd, &st) != 0) return ErrnoStatus(errno, f->path.rel);
+      return PayloadWriter().Attr(AttrFromStat(st)).Take();
+    }
+    case Op::kFsetStat: {
+      uint32_t h = r.U32();
+      FileAttr a = r.Attr();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+      struct stat st;
+      if (fstat(f->fd, &st) != 0) return ErrnoStatus(errno, f->path.rel);
+      SKIFF_RETURN_IF_ERROR(policy_.CheckSetStat(f->path, st, a));
+      if (policy_.mode() != serve::Mode::kFull) {
+        if (!ServePolicy::IsScratch(f->path)) return Empty();  // a permitted no-op
+        SKIFF_RETURN_IF_ERROR(GetWritable(h).status());
+      }
+      SKIFF_RETURN_IF_ERROR(ApplyAttr(f->fd, st, a, f->path));
+      return Empty();
+    }
+    case Op::kFsync: {
+      uint32_t h = r.U32();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+      if (fsync(f->fd) != 0) return ErrnoStatus(errno, "fsync " + f->path.rel);
+      return Empty();
+    }
+    case Op::kClose: {
+      uint32_t h = r.U32();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(OpenFile * f, GetHandle(h));
+      int rc = close(f->fd);
+      int e = errno;
+      std::string rel = f->path.rel;
+      handles_.erase(h);
+      if (rc != 0) return ErrnoStatus(e, "closing " + rel);
+      return Empty();
+    }
+    case Op::kMkdir: {
+      std::string_view s = r.Str();
+      uint32_t mode = r.U32();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      if (p.is_root()) return Status::Exists("the serve root exists");
+      SKIFF_RETURN_IF_ERROR(policy_.CheckMkdir(p));
+      SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+      FdCloser c{dir};
+      if (mkdirat(dir, p.name().c_str(), mode & 0777) != 0) return ErrnoStatus(errno, p.rel);
+      return Empty();
+    }
+    case Op::kRmdir:
+    case Op::kRemove: {
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      if (p.is_root()) return Status::Permission("the serve root cannot be removed");
+      bool dir = op == Op::kRmdir;
+      SKIFF_RETURN_IF_ERROR(policy_.CheckRemove(p, dir));
+      SKIFF_ASSIGN_OR_RETURN(int pd, root_.OpenParent(p));
+      FdCloser c{pd};
+      if (unlinkat(pd, p.name().c_str(), dir ? AT_REMOVEDIR : 0) != 0)
+        return ErrnoStatus(errno, p.rel);
+      if (!dir && ServePolicy::IsLock(p)) policy_.NoteLockRemoved();
+      return Empty();
+    }
+    case Op::kRename:
+      return DoRename(r);
+    case Op::kSymlink: {
+      std::string_view target = r.Str();
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      if (p.is_root() || target.empty() || target.find('\0') != std::string_view::npos)
+        return Status::Invalid("bad symlink request");
+      SKIFF_RETURN_IF_ERROR(policy_.CheckSymlink(p));
+      SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+      FdCloser c{dir};
+      if (symlinkat(std::string(target).c_str(), dir, p.name().c_str()) != 0)
+        return ErrnoStatus(errno, p.rel);
+      return Empty();
+    }
+    case Op::kReadlink: {
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      if (p.is_root()) return Status::Invalid("the serve root is not a symlink");
+      SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+      FdCloser c{dir};
+      char buf[4096];
+      ssize_t n = readlinkat(dir, p.name().c_str(), buf, sizeof buf);
+      if (n < 0) return ErrnoStatus(errno, p.rel);
+      return PayloadWriter().Str(std::string_view(buf, static_cast<size_t>(n))).Take();
+    }
+    case Op::kHardlink: {
+      std::string_view e = r.Str();
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath from, Path(e));
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath to, Path(s));
+      if (from.is_root() || to.is_root()) return Status::Invalid("cannot link the serve root");
+      SKIFF_RETURN_IF_ERROR(policy_.CheckHardlink(from, to));
+      SKIFF_ASSIGN_OR_RETURN(int fd, root_.OpenParent(from));
+      FdCloser c1{fd};
+      SKIFF_ASSIGN_OR_RETURN(int td, root_.OpenParent(to));
+      FdCloser c2{td};
+      if (linkat(fd, from.name().c_str(), td, to.name().c_str(), 0) != 0)
+        return ErrnoStatus(errno, "linking " + to.rel);
+      return Empty();
+    }
+    case Op::kStatVfs: {
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      struct statvfs v;
+      if (fstatvfs(root_.fd(), &v) != 0) return ErrnoStatus(errno, "statvfs");
+      PayloadWriter w;
+      w.U64(v.f_bsize).U64(v.f_frsize).U64(v.f_blocks).U64(v.f_bfree).U64(v.f_bavail);
+      w.U64(v.f_files).U64(v.f_ffree).U64(v.f_favail).U64(v.f_fsid).U64(v.f_flag);
+      w.U64(v.f_namemax);
+      return w.Take();
+    }
+    case Op::kRealPath: {
+      std::string_view s = r.Str();
+      if (!r.ok()) return Empty();
+      SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+      SKIFF_RETURN_IF_ERROR(root_.Lstat(p).status());
+      return PayloadWriter().Str(p.rel.empty() ? "." : p.rel).Take();
+    }
+    case Op::kCopyData:
+      return DoCopyData(r);
+    case Op::kReply:
+      break;
+  }
+  return Status::Unsupported("serve protocol: unexpected request type");
+}
+
+Result<std::string> ServeServer::DoOpen(PayloadReader& r) {
+  std::string_view s = r.Str();
+  uint32_t flags = r.U32();
+  uint32_t mode = r.U32();
+  if (!r.ok()) return Empty();
+  SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+  if (p.is_root()) return Status{Code::kIsDirectory, "the serve root is a directory"};
+  if (handles_.size() >= kMaxHandles)
+    return Status::Invalid("too many open files (limit " + std::to_string(kMaxHandles) + ")");
+  auto existing = root_.Lstat(p);
+  if (!existing.ok() && !existing.status().Is(Code::kNotFound)) return existing.status();
+  SKIFF_RETURN_IF_ERROR(policy_.CheckOpen(p, flags, existing.ok() ? &*existing : nullptr));
+  const bool write = flags & (OpenFlags::kWrite | OpenFlags::kAppend);
+  int oflags = write ? ((flags & OpenFlags::kRead) ? O_RDWR : O_WRONLY) : O_RDONLY;
+  if (flags & OpenFlags::kAppend) oflags |= O_APPEND;
+  if (flags & OpenFlags::kCreate) oflags |= O_CREAT;
+  if (flags & OpenFlags::kExclusive) oflags |= O_EXCL;
+  // O_TRUNC only after the checks below (a truncate at open would bypass them).
+  SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
+  FdCloser c{dir};
+  int fd = openat(dir, p.name().c_str(), oflags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, mode & 0777);
+  if (fd < 0) return ErrnoStatus(errno, p.rel);
+  FdCloser guard{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, p.rel);
+  if (!S_ISREG(st.st_mode)) return Status{Code::kIsDirectory, p.rel + " is not a regular file"};
+  if (write) SKIFF_RETURN_IF_ERROR(policy_.CheckWriteHandle(p, st));
+  if ((flags & OpenFlags::kTruncate) && write && ftruncate(fd, 0) != 0)
+    return ErrnoStatus(errno, "truncating " + p.rel);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  if ((flags & OpenFlags::kCreate) && (flags & OpenFlags::kExclusive) && ServePolicy::IsLock(p))
+    policy_.NoteLockCreated();
+  uint32_t h = next_handle_++;
+  if (next_handle_ == 0) next_handle_ = 1;
+  OpenFile of;
+  of.fd = fd;
+  of.path = p;
+  of.write = write;
+  of.dev = st.st_dev;
+  of.ino = st.st_ino;
+  guard.fd = -1;
+  handles_[h] = std::move(of);
+  return PayloadWriter().U32(h).Take();
+}
+
+Result<std::string> ServeServer::DoReadDir(PayloadReader& r) {
+  std::string_view s = r.Str();
+  uint32_t start = r.U32();
+  if (!r.ok()) return Empty();
+  SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
+  if (start == 0 || dir_cache_path_ != p.rel) {
+    dir_cache_.clear();
+    dir_cache_path_.clear();
+    SKIFF_ASSIGN_OR_RETURN(int fd, root_.OpenDir(p));
+    DIR* d = fdopendir(fd);
+    if (!d) {
+      int e = errno;
+      close(fd);
+      return ErrnoStatus(e, p.rel);
+    }
+    while (struct dirent* de = readdir(d)) {
+      std::string name = de->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st;
+      if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // vanished
+      dir_cache_.emplace_back(std::move(name), AttrFromStat(st));
+    }
+    closedir(d);
+    dir_cache_path_ = p.rel;
+  }
+  if (start > dir_cache_.size()) return Status::Invalid("directory batch start past the end");
+  PayloadWriter body;
+  uint32_t n = 0;
+  size_t i = start;
+  for (; i < dir_cache_.size() && n < serve::kMaxDirBatch && body.data().size() < 512 * 1024;
+       ++i, ++n)
+    body.Str(dir_cache_[i].first).Attr(dir_cache_[i].second);
+  bool more = i < dir_cache_.size();
+  PayloadWriter w;
+  w.U8(more).U32(n);
+  std::string out = w.Take();
+  out += body.data();
+  return out;
+}
+
+Result<std::string> ServeServer::DoRename(PayloadReader& r) {
+  std::string_view a = r.Str();
+  std::string_view b = r.Str();
+  bool replace = r.U8() != 0;
+  if (!r.ok()) return Empty();
+  SKIFF_ASSIGN_OR_RETURN(ConfinedPath from, Path(a));
+  SKIFF_ASSIGN_OR_RETURN(ConfinedPath to, Path(b));
+  if (from.is_root() || to.is_root()) return Status::Permission("cannot rename the serve root");
+  SKIFF_RETURN_IF_ERROR(policy_.CheckRename(from, to, replace));
+  SKIFF_ASSIGN_OR_RETURN(int fd, root_.OpenParent(from));
+  FdCloser c1{fd};
+  SKIFF_ASSIGN_OR_RETURN(int td, root_.OpenParent(to));
+  FdCloser c2{td};
+  struct stat st;
+  if (fstatat(fd, from.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoStatus(errno, from.rel);
+  if (syscall(SYS_renameat2, fd, from.name().c_str(), td, to.name().c_str(),
+              replace ? 0 : RENAME_NOREPLACE) != 0)
+    return ErrnoStatus(errno, "renaming " + from.rel + " to " + to.rel);
+  if (policy_.mode() != serve::Mode::kFull && policy_.Publishes(from, to)) {
+    // What was just published must not change through a handle opened before.
+    for (auto& [h, f] : handles_)
+      if (f.write && (S_ISDIR(st.st_mode) || (f.dev == st.st_dev && f.ino == st.st_ino)))
+        f.revoked = true;
+  }
+  return Empty();
+}
+
+Result<std::string> ServeServer::DoCopyData(PayloadReader& r) {
+  uint32_t sh = r.U32();
+  uint64_t soff = r.U64();
+  uint64_t len = r.U64();
+  uint32_t dh = r.U32();
+  uint64_t doff = r.U64();
+  if (!r.ok()) return Empty();
+  SKIFF_ASSIGN_OR_RETURN(OpenFile * src, GetHandle(sh));
+  SKIFF_ASSIGN_OR_RETURN(OpenFile * dst, GetWritable(dh));
+  if (len == 0) {
+    struct stat st;
+    if (fstat(src->fd, &st) != 0) return ErrnoStatus(errno, src->path.rel);
+    len = static_cast<uint64_t>(st.st_size) > soff ? static_cast<uint64_t>(st.st_size) - soff : 0;
+  }
+  std::string buf;
+  while (len > 0) {
+    loff_t in = static_cast<loff_t>(soff), out = static_cast<loff_t>(doff);
+    ssize_t n = copy_file_range(src->fd, &in, dst->fd, &out, len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)) {
+      // Plain read/write fallback for filesystems without copy_file_range.
+      if (buf.empty()) buf.resize(1 << 20);
+      ssize_t got =
+          pread(src->fd, buf.data(), std::min<uint64_t>(len, buf.size()), static_cast<off_t>(soff));
+      if (got < 0) return ErrnoStatus(errno, "reading " + src->path.rel);
+      n = got == 0
+              ? 0
+              : pwrite(dst->fd, buf.data(), static_cast<size_t>(got), static_cast<off_t>(doff));
+      if (n < 0) return ErrnoStatus(errno, "writing " + dst->path.rel);
+    } else if (n < 0) {
+      return ErrnoStatus(errno, "copying " + src->path.rel + " into " + dst->path.rel);
+    }
+    if (n == 0) return Status::Invalid("copy-data past the end of " + src->path.rel);
+    soff += static_cast<uint64_t>(n);
+    doff += static_cast<uint64_t>(n);
+    len -= static_cast<uint64_t>(n);
+  }
+  return Empty();
+}
+
+}  // namespace skiff::sync

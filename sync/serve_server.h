@@ -1,0 +1,77 @@
+// ServeServer: the server side of `skiff serve` (doc/SERVE.md). Reads request frames
+// (transport/serve_protocol.h) from a byte stream, checks each against the ServePolicy,
+// performs it on the ConfinedRoot and writes one reply per request.
+//
+// A session must start with kHello. A frame that cannot be decoded (bad length, bad
+// fields) gets an error reply and ends the session with kCorrupt; an operation the
+// policy refuses gets a kPermission reply naming the rule and the session goes on.
+// At most kMaxHandles files are open at once; one directory listing is cached between
+// the batches of a ReadDir.
+//
+// Not thread-safe: one session, one thread. Owns the root and the open files; closing
+// (destruction) closes every handle. A dropped connection leaves the repository as the
+// last completed operation left it (every publish is one rename).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sync/confined_root.h"
+#include "sync/serve_policy.h"
+#include "transport/channel.h"
+#include "transport/serve_protocol.h"
+
+namespace skiff::sync {
+
+class ServeServer {
+ public:
+  static constexpr size_t kMaxHandles = 256;
+
+  ServeServer(ConfinedRoot root, serve::Mode mode);
+  ~ServeServer();
+  ServeServer(const ServeServer&) = delete;
+  ServeServer& operator=(const ServeServer&) = delete;
+
+  // Serves until the peer's EOF (OK) or a protocol error (kCorrupt, after replying).
+  Status Run(Channel& ch);
+  // Handles one request frame and returns the reply payload. Sets *fatal when the
+  // session must end (malformed request, or a request before the hello).
+  std::string Handle(const serve::Frame& f, bool* fatal);
+
+ private:
+  struct OpenFile {
+    int fd = -1;
+    ConfinedPath path;
+    bool write = false;
+    bool revoked = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+
+  Result<std::string> Dispatch(serve::Op op, serve::PayloadReader& r);
+  Result<ConfinedPath> Path(std::string_view s) const { return ConfinedRoot::ParsePath(s); }
+  Result<OpenFile*> GetHandle(uint32_t h);
+  Result<OpenFile*> GetWritable(uint32_t h);
+  Result<int> OpenNoFollow(const ConfinedPath& p, int flags) const;
+  Status ApplyAttr(int opath_fd, const struct stat& st, const FileAttr& a, const ConfinedPath& p);
+  Status SetStatPath(const ConfinedPath& p, const FileAttr& a, bool link);
+
+  Result<std::string> DoOpen(serve::PayloadReader& r);
+  Result<std::string> DoReadDir(serve::PayloadReader& r);
+  Result<std::string> DoRename(serve::PayloadReader& r);
+  Result<std::string> DoCopyData(serve::PayloadReader& r);
+
+  ConfinedRoot root_;
+  ServePolicy policy_;
+  bool hello_done_ = false;
+  uint32_t next_handle_ = 1;
+  std::map<uint32_t, OpenFile> handles_;
+  std::string dir_cache_path_;
+  std::vector<std::pair<std::string, FileAttr>> dir_cache_;
+};
+
+}  // namespace skiff::sync

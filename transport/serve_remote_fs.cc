@@ -1,0 +1,377 @@
+#include "transport/serve_remote_fs.h"
+
+#include <atomic>
+#include <future>
+
+namespace skiff {
+
+using serve::Op;
+using serve::PayloadReader;
+using serve::PayloadWriter;
+
+namespace {
+
+class ServeFile : public RemoteFile {
+ public:
+  ServeFile(ServeRemoteFs& fs, uint32_t handle, std::string path)
+      : fs_(fs), handle_(handle), path_(std::move(path)) {}
+  ~ServeFile() override { Close().IgnoreError(); }
+
+  uint32_t handle() const { return handle_; }
+  const std::string& path() const { return path_; }
+
+  Result<std::string> Read(uint64_t offset, uint32_t len) override {
+    SKIFF_ASSIGN_OR_RETURN(std::string r, fs_.Call(Op::kRead, ReadReq(offset, len)));
+    return ParseRead(r);
+  }
+  Status Write(uint64_t offset, std::string_view data) override {
+    const uint32_t max = fs_.caps().max_write;
+    do {
+      std::string_view piece = data.substr(0, max);
+      auto r = fs_.Call(Op::kWrite, WriteReq(offset, piece));
+      if (!r.ok()) return r.status().WithContext("writing " + path_);
+      offset += piece.size();
+      data.remove_prefix(piece.size());
+    } while (!data.empty());
+    return Status::Ok();
+  }
+  void ReadAsync(uint64_t offset, uint32_t len, ReadCallback cb) override {
+    fs_.CallAsync(Op::kRead, ReadReq(offset, len),
+                  [this, cb = std::move(cb)](Result<std::string> r) {
+                    if (!r.ok()) return cb(r.status().WithContext("reading " + path_));
+                    cb(ParseRead(*r));
+                  });
+  }
+  void WriteAsync(uint64_t offset, std::string data, DoneCallback cb) override {
+    const uint32_t max = fs_.caps().max_write;
+    if (data.size() <= max) {
+      fs_.CallAsync(Op::kWrite, WriteReq(offset, data),
+                    [this, cb = std::move(cb)](Result<std::string> r) {
+                      cb(r.ok() ? Status::Ok() : r.status().WithContext("writing " + path_));
+                    });
+      return;
+    }
+    // Larger than one frame: split, and report once when every piece is done.
+    struct Join {
+      std::mutex mu;
+      size_t left;
+      Status first;
+      DoneCallback cb;
+    };
+    size_t pieces = (data.size() + max - 1) / max;
+    auto join = std::make_shared<Join>();
+    join->left = pieces;
+    join->cb = std::move(cb);
+    for (size_t i = 0; i < pieces; ++i) {
+      std::string_view piece = std::string_view(data).substr(i * max, max);
+      fs_.CallAsync(Op::kWrite, WriteReq(offset + i * max, piece),
+                    [this, join](Result<std::string> r) {
+                      bool last;
+                      {
+                        std::lock_guard<std::mutex> l(join->mu);
+                        if (!r.ok() && join->first.ok())
+                          join->first = r.status().WithContext("writing " + path_);
+                        last = --join->left == 0;
+                      }
+                      if (last) join->cb(join->first);
+                    });
+    }
+  }
+  Result<FileAttr> Stat() override {
+    SKIFF_ASSIGN_OR_RETURN(std::string r,
+                           fs_.Call(Op::kFstat, PayloadWriter().U32(handle_).Take()));
+    PayloadReader rd(r);
+    FileAttr a = rd.Attr();
+    SKIFF_RETURN_IF_ERROR(rd.Finish("fstat reply"));
+    return a;
+  }
+  Status SetStat(const FileAttr& attr) override {
+    return fs_.Call(Op::kFsetStat, PayloadWriter().U32(handle_).Attr(attr).Take()).status();
+  }
+  Status Sync() override {
+    return fs_.Call(Op::kFsync, PayloadWriter().U32(handle_).Take()).status();
+  }
+  Status Close() override {
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    return fs_.Call(Op::kClose, PayloadWriter().U32(handle_).Take()).status();
+  }
+
+ private:
+  std::string ReadReq(uint64_t offset, uint32_t len) const {
+    return PayloadWriter().U32(handle_).U64(offset).U32(len).Take();
+  }
+  std::string WriteReq(uint64_t offset, std::string_view data) const {
+    return PayloadWriter().U32(handle_).U64(offset).Str(data).Take();
+  }
+  static Result<std::string> ParseRead(const std::string& r) {
+    PayloadReader rd(r);
+    std::string data(rd.Str());
+    SKIFF_RETURN_IF_ERROR(rd.Finish("read reply"));
+    return data;
+  }
+
+  ServeRemoteFs& fs_;
+  uint32_t handle_;
+  std::string path_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+ServeRemoteFs::ServeRemoteFs(std::unique_ptr<Channel> ch, std::shared_ptr<void> keepalive)
+    : channel_(std::move(ch)), keepalive_(std::move(keepalive)) {}
+
+ServeRemoteFs::~ServeRemoteFs() {
+  channel_->SendEof().IgnoreError();
+  channel_->Close();
+  if (reader_.joinable()) reader_.join();
+  FailAll(Status::ConnectionLost("serve connection closed"));
+  channel_.reset();
+  keepalive_.reset();
+}
+
+Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Channel> channel,
+                                                             std::shared_ptr<void> keepalive) {
+  if (!channel) return Status::Invalid("ServeRemoteFs: no channel");
+  std::unique_ptr<ServeRemoteFs> fs(new ServeRemoteFs(std::move(channel), std::move(keepalive)));
+  std::string hello = PayloadWriter().Str(serve::kMagic).U32(serve::kProtocolVersion).Take();
+  SKIFF_RETURN_IF_ERROR(
+      fs->channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kHello), 0, hello)));
+  auto frame = serve::ReadFrame(*fs->channel_, fs->read_buf_);
+  auto unsupported = [&](const std::string& why) {
+    std::string peer = fs->read_buf_.substr(0, 300);
+    return Status::Unsupported("the endpoint does not speak skiff serve (" + why + ")" +
+                               (peer.empty() ? "" : ": " + peer));
+  };
+  if (!frame.ok()) return unsupported(frame.status().message());
+  if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
+    return unsupported("unexpected first frame");
+  SKIFF_ASSIGN_OR_RETURN(std::string_view body, serve::DecodeReply(frame->payload));
+  PayloadReader r(body);
+  uint32_t version = r.U32();
+  uint32_t max_data = r.U32();
+  uint8_t mode = r.U8();
+  SKIFF_RETURN_IF_ERROR(r.Finish("hello reply"));
+  if (version != serve::kProtocolVersion)
+    return Status::Unsupported("skiff serve speaks protocol version " + std::to_string(version) +
+                               ", this client " + std::to_string(serve::kProtocolVersion));
+  if (max_data < 4096 || max_data > serve::kMaxData || mode > 3)
+    return Status::Corrupt("serve protocol: hello reply with bad limits");
+  fs->mode_ = static_cast<serve::Mode>(mode);
+  Capabilities& c = fs->caps_;
+  c.posix_rename = c.statvfs = c.hardlink = c.fsync = c.lsetstat = c.limits = true;
+  c.expand_path = false;
+  c.copy_data = true;
+  c.max_read = c.max_write = max_data;
+  fs->reader_ = std::thread([p = fs.get()] { p->ReaderLoop(); });
+  return fs;
+}
+
+void ServeRemoteFs::ReaderLoop() {
+  for (;;) {
+    auto f = serve::ReadFrame(*channel_, read_buf_);
+    if (!f.ok()) {
+      FailAll(f.status().Is(Code::kCancelled) ? Status::ConnectionLost("serve connection closed")
+                                              : Status::ConnectionLost(f.status().message()));
+      return;
+    }
+    ReplyCallback cb;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = pending_.find(f->id);
+      if (f->type != static_cast<uint8_t>(Op::kReply) || it == pending_.end()) {
+        // A reply nobody asked for: the stream cannot be trusted any more.
+        ;
+      } else {
+        cb = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+    if (!cb) {
+      auto st = serve::DecodeReply(f->payload);
+      FailAll(Status::ConnectionLost(st.ok() ? "serve protocol: unexpected frame from the server"
+                                             : "serve endpoint failed: " + st.status().message()));
+      channel_->Close();
+      return;
+    }
+    auto body = serve::DecodeReply(f->payload);
+    if (body.ok())
+      cb(std::string(*body));
+    else
+      cb(body.status());
+  }
+}
+
+void ServeRemoteFs::FailAll(const Status& st) {
+  std::map<uint32_t, ReplyCallback> pending;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (dead_.ok()) dead_ = st;
+    pending.swap(pending_);
+  }
+  for (auto& [id, cb] : pending) cb(dead_);
+}
+
+void ServeRemoteFs::CallAsync(Op op, std::string payload, ReplyCallback cb) {
+  uint32_t id = 0;
+  Status dead;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (dead_.ok()) {
+      id = next_id_++;
+      if (next_id_ == 0) next_id_ = 1;
+      pending_.emplace(id, std::move(cb));
+    } else {
+      dead = dead_;
+    }
+  }
+  if (!dead.ok()) return cb(dead);
+  Status st = channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(op), id, payload));
+  if (!st.ok()) {
+    ReplyCallback mine;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = pending_.find(id);
+      if (it != pending_.end()) {
+        mine = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+    if (mine) mine(Status::ConnectionLost("serve protocol: sending a request: " + st.message()));
+  }
+}
+
+Result<std::string> ServeRemoteFs::Call(Op op, std::string payload) {
+  std::promise<Result<std::string>> p;
+  auto fut = p.get_future();
+  CallAsync(op, std::move(payload), [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+  return fut.get();
+}
+
+Status ServeRemoteFs::SimpleCall(Op op, std::string payload, std::string_view what) {
+  auto r = Call(op, std::move(payload));
+  if (!r.ok()) return r.status().WithContext(what);
+  return Status::Ok();
+}
+
+Result<FileAttr> ServeRemoteFs::AttrCall(Op op, std::string payload, std::string_view what) {
+  auto r = Call(op, std::move(payload));
+  if (!r.ok()) return r.status().WithContext(what);
+  PayloadReader rd(*r);
+  FileAttr a = rd.Attr();
+  SKIFF_RETURN_IF_ERROR(rd.Finish("attribute reply"));
+  return a;
+}
+
+Result<FileAttr> ServeRemoteFs::Stat(const std::string& path) {
+  return AttrCall(Op::kStat, PayloadWriter().Str(path).Take(), "stat " + path);
+}
+Result<FileAttr> ServeRemoteFs::Lstat(const std::string& path) {
+  return AttrCall(Op::kLstat, PayloadWriter().Str(path).Take(), "lstat " + path);
+}
+Status ServeRemoteFs::SetStat(const std::string& path, const FileAttr& attr) {
+  return SimpleCall(Op::kSetStat, PayloadWriter().Str(path).Attr(attr).Take(), "setstat " + path);
+}
+Status ServeRemoteFs::LSetStat(const std::string& path, const FileAttr& attr) {
+  return SimpleCall(Op::kLSetStat, PayloadWriter().Str(path).Attr(attr).Take(), "lsetstat " + path);
+}
+
+Result<std::vector<DirEntry>> ServeRemoteFs::ReadDir(const std::string& path) {
+  std::vector<DirEntry> out;
+  for (;;) {
+    auto r = Call(Op::kReadDir, PayloadWriter().Str(path).U32(out.size()).Take());
+    if (!r.ok()) return r.status().WithContext("reading directory " + path);
+    PayloadReader rd(*r);
+    bool more = rd.U8() != 0;
+    uint32_t n = rd.U32();
+    if (n > serve::kMaxDirBatch)
+      return Status::Corrupt("serve protocol: oversized directory batch");
+    for (uint32_t i = 0; i < n && rd.ok(); ++i) {
+      DirEntry e;
+      e.name = std::string(rd.Str());
+      e.attr = rd.Attr();
+      out.push_back(std::move(e));
+    }
+    SKIFF_RETURN_IF_ERROR(rd.Finish("directory reply"));
+    if (!more) return out;
+    if (n == 0) return Status::Corrupt("serve protocol: empty directory batch with more to come");
+  }
+}
+
+Result<std::unique_ptr<RemoteFile>> ServeRemoteFs::Open(const std::string& path, uint32_t flags,
+                                                        uint32_t mode) {
+  auto r = Call(Op::kOpen, PayloadWriter().Str(path).U32(flags).U32(mode).Take());
+  if (!r.ok()) return r.status().WithContext("opening " + path);
+  PayloadReader rd(*r);
+  uint32_t h = rd.U32();
+  SKIFF_RETURN_IF_ERROR(rd.Finish("open reply"));
+  return std::unique_ptr<RemoteFile>(new ServeFile(*this, h, path));
+}
+
+Status ServeRemoteFs::Mkdir(const std::string& path, uint32_t mode) {
+  return SimpleCall(Op::kMkdir, PayloadWriter().Str(path).U32(mode).Take(), "mkdir " + path);
+}
+Status ServeRemoteFs::Rmdir(const std::string& path) {
+  return SimpleCall(Op::kRmdir, PayloadWriter().Str(path).Take(), "rmdir " + path);
+}
+Status ServeRemoteFs::Remove(const std::string& path) {
+  return SimpleCall(Op::kRemove, PayloadWriter().Str(path).Take(), "removing " + path);
+}
+Status ServeRemoteFs::Rename(const std::string& from, const std::string& to, RenameMode mode) {
+  return SimpleCall(Op::kRename,
+                    PayloadWriter().Str(from).Str(to).U8(mode == RenameMode::kReplace).Take(),
+                    "renaming " + from + " to " + to);
+}
+Status ServeRemoteFs::Symlink(const std::string& target, const std::string& link_path) {
+  return SimpleCall(Op::kSymlink, PayloadWriter().Str(target).Str(link_path).Take(),
+                    "symlink " + link_path);
+}
+Result<std::string> ServeRemoteFs::Readlink(const std::string& path) {
+  auto r = Call(Op::kReadlink, PayloadWriter().Str(path).Take());
+  if (!r.ok()) return r.status().WithContext("readlink " + path);
+  PayloadReader rd(*r);
+  std::string t(rd.Str());
+  SKIFF_RETURN_IF_ERROR(rd.Finish("readlink reply"));
+  return t;
+}
+Status ServeRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
+  return SimpleCall(Op::kHardlink, PayloadWriter().Str(existing).Str(new_path).Take(),
+                    "hard link " + new_path);
+}
+Result<FsStats> ServeRemoteFs::StatVfs(const std::string& path) {
+  auto r = Call(Op::kStatVfs, PayloadWriter().Str(path).Take());
+  if (!r.ok()) return r.status().WithContext("statvfs " + path);
+  PayloadReader rd(*r);
+  FsStats s;
+  for (uint64_t* f : {&s.block_size, &s.fragment_size, &s.blocks, &s.blocks_free, &s.blocks_avail,
+                      &s.files, &s.files_free, &s.files_avail, &s.fsid, &s.flags, &s.name_max})
+    *f = rd.U64();
+  SKIFF_RETURN_IF_ERROR(rd.Finish("statvfs reply"));
+  return s;
+}
+Result<std::string> ServeRemoteFs::RealPath(const std::string& path) {
+  auto r = Call(Op::kRealPath, PayloadWriter().Str(path).Take());
+  if (!r.ok()) return r.status().WithContext("realpath " + path);
+  PayloadReader rd(*r);
+  std::string p(rd.Str());
+  SKIFF_RETURN_IF_ERROR(rd.Finish("realpath reply"));
+  return p;
+}
+Status ServeRemoteFs::CopyData(RemoteFile& src, uint64_t src_offset, uint64_t len, RemoteFile& dst,
+                               uint64_t dst_offset) {
+  auto* s = dynamic_cast<ServeFile*>(&src);
+  auto* d = dynamic_cast<ServeFile*>(&dst);
+  if (!s || !d) return Status::Invalid("CopyData: files of another RemoteFs");
+  return SimpleCall(Op::kCopyData,
+                    PayloadWriter()
+                        .U32(s->handle())
+                        .U64(src_offset)
+                        .U64(len)
+                        .U32(d->handle())
+                        .U64(dst_offset)
+                        .Take(),
+                    "copying " + s->path() + " into " + d->path());
+}
+
+}  // namespace skiff
