@@ -24,7 +24,7 @@ Status ServePolicy::CheckOriginalCommand(const char* original) {
 
 bool ServePolicy::IsScratch(const ConfinedPath& p) {
   return p.rel == kIncomplete || StartsWith(p.rel, std::string(kIncomplete) + "/") ||
-         StartsWith(p.rel, kTmpPrefix);
+         StartsWith(p.rel, kTmpPrefix) || p.rel == ".skiff/format.new";
 }
 
 Status ServePolicy::Refuse(std::string_view op, const ConfinedPath& p, std::string_view why) const {
@@ -103,7 +103,7 @@ Status ServePolicy::CheckRename(const ConfinedPath& from, const ConfinedPath& to
   if (IsScratch(from) && IsScratch(to) && from.rel != kIncomplete && to.rel != kIncomplete)
     return Status::Ok();
   if (replace) return Refuse("renaming", from, "an append-only key never replaces " + to.rel);
-  if (StartsWith(from.rel, kTmpPrefix) &&
+  if ((StartsWith(from.rel, kTmpPrefix) || from.rel == ".skiff/format.new") &&
       ((StartsWith(to.rel, ".skiff/manifests/") && to.parts.size() == 3) ||
        (StartsWith(to.rel, ".skiff/sigs/") && to.parts.size() == 4) || to.rel == ".skiff/format"))
     return Status::Ok();

@@ -5,7 +5,8 @@
 //   kFull        everything, inside the root (prune works through it).
 //   kReadOnly    stat, readdir, readlink, realpath, statvfs, open for reading, read.
 //   kAppendOnly  reads, plus only what adding a snapshot needs:
-//     - scratch areas snapshots/.incomplete[/...] and .skiff/tmp/...: create, write,
+//     - scratch areas snapshots/.incomplete[/...], .skiff/tmp/... and .skiff/format.new
+//       (a new repository's format file): create, write,
 //       remove, rename inside, symlink, hard link into, set attributes;
 //     - publishing by rename without replacing: .skiff/tmp/X -> .skiff/manifests/NAME,
 //       .skiff/sigs/..., .skiff/format; snapshots/.incomplete -> snapshots/NAME;
@@ -63,7 +64,7 @@ class ServePolicy {
   void NoteLockCreated() { lock_mine_ = true; }
   void NoteLockRemoved() { lock_mine_ = false; }
   static bool IsLock(const ConfinedPath& p) { return p.rel == ".skiff/lock"; }
-  static bool IsScratch(const ConfinedPath& p);  // .incomplete[/...] or .skiff/tmp/...
+  static bool IsScratch(const ConfinedPath& p);  // see the mode comment above
 
  private:
   bool restricted() const {

@@ -43,7 +43,7 @@ class ServeRemoteFs : public RemoteFs {
   Status LSetStat(const std::string& path, const FileAttr& attr) override;
   Result<std::vector<DirEntry>> ReadDir(const std::string& path) override;
   Result<std::unique_ptr<RemoteFile>> Open(const std::string& path, uint32_t flags,
-                                           uint32_t mode) override;
+                                           uint32_t mode = 0644) override;
   Status Mkdir(const std::string& path, uint32_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Remove(const std::string& path) override;
