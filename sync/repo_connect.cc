@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "transport/process_channel.h"
+#include "transport/serve_connect.h"
 #include "transport/sftp_connect.h"
 #include "transport/sftp_remote_fs.h"
 
@@ -32,7 +33,7 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
     SshOptions ssh = ssh_in;
     ssh.host = spec.host;
     if (!spec.user.empty()) ssh.user = spec.user;
-    SKIFF_ASSIGN_OR_RETURN(c.fs, ConnectSftp(ssh, sftp));
+    SKIFF_ASSIGN_OR_RETURN(c.fs, ConnectServeOrSftp(ssh, sftp));  // serve_connect.h
     c.root = spec.path.empty() ? "." : spec.path;
     c.id = "ssh:" + ssh.user + "@" + ssh.host + ":" + std::to_string(ssh.port) + ":" + c.root;
     return c;
