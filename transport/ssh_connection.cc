@@ -332,8 +332,17 @@ struct SshConnection::Impl {
   Clock::time_point last_rx;
   int missed = 0;
 
+  // Frees a channel's libssh object. libssh may keep a freed channel alive until the
+  // server's CHANNEL_CLOSE arrives and still run its callbacks (exit-status, data), so
+  // ours are removed first: their userdata (the Live) is destroyed right after.
+  static void FreeChannel(Live& l) {
+    ssh_remove_channel_callbacks(l.ch, &l.cb);
+    ssh_channel_free(l.ch);
+    l.ch = nullptr;
+  }
+
   ~Impl() {
-    for (auto& l : channels) ssh_channel_free(l->ch);
+    for (auto& l : channels) FreeChannel(*l);
     channels.clear();
     if (event) {
       if (session) ssh_event_remove_session(event, session);
@@ -614,7 +623,7 @@ struct SshConnection::Impl {
       bool opening = false;
       for (size_t i = 0; i < channels.size();) {
         if (!Service(*channels[i])) {
-          ssh_channel_free(channels[i]->ch);
+          FreeChannel(*channels[i]);
           channels.erase(channels.begin() + static_cast<long>(i));
           continue;
         }
