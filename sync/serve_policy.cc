@@ -82,13 +82,13 @@ Status ServePolicy::CheckMkdir(const ConfinedPath& p) const {
   return Refuse("mkdir", p, "not part of a snapshot being built");
 }
 
-Status ServePolicy::CheckRemove(const ConfinedPath& p, bool dir) const {
+Status ServePolicy::CheckRemove(const ConfinedPath& p, bool dir, bool stale_serve_lock) const {
   const char* op = dir ? "rmdir" : "removing";
   if (mode_ == serve::Mode::kFull) return Status::Ok();
   if (mode_ == serve::Mode::kReadOnly) return ReadOnlyRefusal(op, p);
   if (IsScratch(p)) return Status::Ok();
   if (IsLock(p) && !dir) {
-    if (lock_mine_) return Status::Ok();
+    if (lock_mine_ || stale_serve_lock) return Status::Ok();
     return Refuse(op, p,
                   "an append-only key removes only a lock it took itself; a stale lock is "
                   "removed by the administrator on the server");

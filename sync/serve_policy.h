@@ -46,7 +46,9 @@ class ServePolicy {
   Status CheckWriteHandle(const ConfinedPath& p, const struct stat& st) const;
   Status CheckReadData(const ConfinedPath& p) const;
   Status CheckMkdir(const ConfinedPath& p) const;
-  Status CheckRemove(const ConfinedPath& p, bool dir) const;
+  // `stale_serve_lock`: the server found .skiff/lock to be one a serve session created
+  // and whose session has ended (see ServeServer), so an append-only key may break it.
+  Status CheckRemove(const ConfinedPath& p, bool dir, bool stale_serve_lock = false) const;
   Status CheckRename(const ConfinedPath& from, const ConfinedPath& to, bool replace) const;
   Status CheckSymlink(const ConfinedPath& link) const;
   Status CheckHardlink(const ConfinedPath& existing, const ConfinedPath& link) const;

@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +37,19 @@ ServeServer::ServeServer(ConfinedRoot root, serve::Mode mode)
 
 ServeServer::~ServeServer() {
   for (auto& [h, f] : handles_) close(f.fd);
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+bool ServeServer::StaleServeLock(const ConfinedPath& p) const {
+  if (!ServePolicy::IsLock(p)) return false;
+  auto fd = OpenNoFollow(p, O_RDONLY | O_NONBLOCK);
+  if (!fd.ok()) return false;
+  FdCloser c{*fd};
+  char v[2];
+  if (fgetxattr(*fd, kLockXattr, v, sizeof v) != 1 || v[0] != '1') return false;
+  // The creating session holds LOCK_EX until it ends; getting it means that session is gone.
+  if (flock(*fd, LOCK_EX | LOCK_NB) != 0) return false;
+  return true;
 }
 
 Status ServeServer::Run(Channel& ch) {
@@ -293,12 +308,16 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
       SKIFF_ASSIGN_OR_RETURN(ConfinedPath p, Path(s));
       if (p.is_root()) return Status::Permission("the serve root cannot be removed");
       bool dir = op == Op::kRmdir;
-      SKIFF_RETURN_IF_ERROR(policy_.CheckRemove(p, dir));
+      SKIFF_RETURN_IF_ERROR(policy_.CheckRemove(p, dir, !dir && StaleServeLock(p)));
       SKIFF_ASSIGN_OR_RETURN(int pd, root_.OpenParent(p));
       FdCloser c{pd};
       if (unlinkat(pd, p.name().c_str(), dir ? AT_REMOVEDIR : 0) != 0)
         return ErrnoStatus(errno, p.rel);
-      if (!dir && ServePolicy::IsLock(p)) policy_.NoteLockRemoved();
+      if (!dir && ServePolicy::IsLock(p)) {
+        policy_.NoteLockRemoved();
+        if (lock_fd_ >= 0) close(lock_fd_);
+        lock_fd_ = -1;
+      }
       return Empty();
     }
     case Op::kRename:
@@ -403,8 +422,19 @@ Result<std::string> ServeServer::DoOpen(PayloadReader& r) {
     return ErrnoStatus(errno, "truncating " + p.rel);
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-  if ((flags & OpenFlags::kCreate) && (flags & OpenFlags::kExclusive) && ServePolicy::IsLock(p))
+  if ((flags & OpenFlags::kCreate) && (flags & OpenFlags::kExclusive) && ServePolicy::IsLock(p)) {
     policy_.NoteLockCreated();
+    // Mark the lock as a serve session's and hold an flock for the session's lifetime
+    // (best effort: without xattrs a killed run's lock is left to the administrator).
+    if (fsetxattr(fd, kLockXattr, "1", 1, 0) == 0) {
+      if (lock_fd_ >= 0) close(lock_fd_);
+      lock_fd_ = dup(fd);
+      if (lock_fd_ >= 0 && flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        close(lock_fd_);
+        lock_fd_ = -1;
+      }
+    }
+  }
   uint32_t h = next_handle_++;
   if (next_handle_ == 0) next_handle_ = 1;
   OpenFile of;

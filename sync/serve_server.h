@@ -65,6 +65,12 @@ class ServeServer {
   Result<std::string> DoRename(serve::PayloadReader& r);
   Result<std::string> DoCopyData(serve::PayloadReader& r);
 
+  // .skiff/lock created by this session: an flock is held on it while the session lives,
+  // and it carries the xattr kLockXattr, so a later session can tell it is stale.
+  static constexpr char kLockXattr[] = "user.skiff-serve-lock";
+  bool StaleServeLock(const ConfinedPath& p) const;
+  int lock_fd_ = -1;
+
   ConfinedRoot root_;
   ServePolicy policy_;
   bool hello_done_ = false;

@@ -48,8 +48,11 @@ std::map<std::string, std::string> TreeState(const fs::path& root) {
        ++it) {
     struct stat st;
     lstat(it->path().c_str(), &st);
-    std::string v = std::to_string(st.st_mode) + "/" + std::to_string(st.st_mtime) + "/" +
-                    std::to_string(st.st_size);
+    // Directory mtimes change legitimately (taking and releasing the lock, the scratch
+    // area); what they hold is compared entry by entry.
+    int64_t mtime = S_ISDIR(st.st_mode) ? 0 : st.st_mtime;
+    std::string v =
+        std::to_string(st.st_mode) + "/" + std::to_string(mtime) + "/" + std::to_string(st.st_size);
     if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
     if (S_ISLNK(st.st_mode)) v += "/" + fs::read_symlink(it->path()).string();
     m[fs::relative(it->path(), root).string()] = v;

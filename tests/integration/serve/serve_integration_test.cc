@@ -1,0 +1,337 @@
+// `skiff serve` behind real OpenSSH forced-command keys whose authorized_keys lines are
+// the ones `skiff authorize` prints: push backups through an append-only key (full,
+// incremental, killed and resumed), automatic fallback to SFTP on the SFTP-only account,
+// and a table of attacks through append-only and read-only keys, each refused with the
+// repository unchanged (checked by `skiff check` and by comparing the tree).
+#define BOOST_TEST_MODULE serve_integration_test
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "tests/support/fault_proxy.h"
+#include "tests/support/sshd_fixture.h"
+#include "tests/support/subprocess.h"
+#include "transport/serve_remote_fs.h"
+#include "transport/ssh_connection.h"
+#include "transport/ssh_options.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using skiff::testing::RunProcess;
+using skiff::testing::SshdFixture;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+void WriteFile(const fs::path& p, const std::string& data) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+}
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+std::map<std::string, std::string> TreeState(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    struct stat st;
+    lstat(it->path().c_str(), &st);
+    // Directory mtimes change legitimately (taking and releasing the lock, the scratch
+    // area); what they hold is compared entry by entry.
+    int64_t mtime = S_ISDIR(st.st_mode) ? 0 : st.st_mtime;
+    std::string v = std::to_string(st.st_mode) + "/" + std::to_string(mtime) + "/" +
+                    std::to_string(st.st_size) + "/" + std::to_string(st.st_nlink);
+    if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
+    m[fs::relative(it->path(), root).string()] = v;
+  }
+  return m;
+}
+
+// "" when equal, else the entries that differ.
+std::string Diff(const std::map<std::string, std::string>& a,
+                 const std::map<std::string, std::string>& b) {
+  std::string d;
+  for (auto& [k, v] : a)
+    if (!b.count(k) || b.at(k) != v) d += "changed or removed: " + k + "\n";
+  for (auto& [k, v] : b)
+    if (!a.count(k)) d += "added: " + k + "\n";
+  return d;
+}
+
+struct Env {
+  SshdFixture sshd;
+  fs::path tmp, src, repo, bin;
+  Env() {
+    char tmpl[] = "/tmp/skiff-serve-it-XXXXXX";
+    tmp = mkdtemp(tmpl);
+    chmod(tmp.c_str(), 0755);
+    // The account must be able to execute skiff: copy it out of the build tree.
+    fs::create_directories(tmp / "bin");
+    bin = tmp / "bin/skiff";
+    fs::copy_file(getenv("SKIFF_BIN"), bin);
+    chmod(bin.c_str(), 0755);
+    src = tmp / "src";
+    WriteFile(src / "docs/a.txt", "alpha\n");
+    WriteFile(src / "docs/b.txt", "beta\n");
+    WriteFile(src / "big.bin", RandomBytes(2 << 20, 1));
+    fs::create_directories(src / "empty");
+    fs::create_symlink("docs/a.txt", src / "link");
+    repo = tmp / "repo dir";  // a space, to exercise authorize's quoting
+    fs::create_directories(repo);
+    struct passwd* pw = getpwnam("skiff-restricted");
+    BOOST_REQUIRE(pw);
+    BOOST_REQUIRE(chown(repo.c_str(), pw->pw_uid, pw->pw_gid) == 0);
+  }
+  ~Env() { fs::remove_all(tmp); }
+
+  skiff::testing::ProcessResult Run(std::vector<std::string> argv,
+                                    std::vector<std::string> env = {}) {
+    skiff::testing::ProcessOptions o;
+    o.extra_env = std::move(env);
+    auto r = RunProcess(argv, o);
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    BOOST_TEST_MESSAGE(skiff::testing::JoinArgv(argv) << " -> " << r->exit_code << "\n" << r->err);
+    return *r;
+  }
+  // A key for skiff-restricted with the line `skiff authorize` prints for `mode`.
+  std::string Key(const std::string& mode) {
+    auto r = Run({bin.string(), "authorize", "--key", sshd.restricted_key_path() + ".pub", "--root",
+                  repo.string(), mode, "--skiff", bin.string()});
+    BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+    std::string line = r.out;
+    BOOST_TEST(line.rfind("restrict,command=\"", 0) == 0u, line);
+    size_t key_at = line.find("\" ssh-");
+    BOOST_REQUIRE(key_at != std::string::npos);
+    auto key = sshd.AddRestrictedKey(line.substr(0, key_at + 1));
+    BOOST_REQUIRE_MESSAGE(key.ok(), key.status().ToString());
+    return *key;
+  }
+  skiff::testing::ProcessResult Skiff(std::vector<std::string> args, const std::string& key) {
+    std::vector<std::string> argv{bin.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"-F", sshd.ssh_config_path()});
+    if (!key.empty()) argv.insert(argv.end(), {"-i", key});
+    return Run(argv, {"SKIFF_TRANSPORT=serve"});
+  }
+  std::vector<std::string> Snapshots() {
+    std::vector<std::string> v;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(repo / "snapshots", ec);
+         !ec && it != fs::directory_iterator(); ++it)
+      if (it->path().filename().string()[0] != '.') v.push_back(it->path().filename());
+    std::sort(v.begin(), v.end());
+    return v;
+  }
+  int CheckLocally() {
+    auto r = Run({bin.string(), "check", repo.string(), "--read-data"});
+    return r.exit_code;
+  }
+  std::unique_ptr<skiff::ServeRemoteFs> Connect(const std::string& key) {
+    std::vector<std::string> args{"-F", sshd.ssh_config_path(), "-i", key};
+    auto o = skiff::ParseSshFlags(args);
+    BOOST_REQUIRE(o.ok());
+    o->host = "skiff-restricted";
+    auto conn = skiff::SshConnection::Connect(*o);
+    BOOST_REQUIRE_MESSAGE(conn.ok(), conn.status().ToString());
+    auto ch = (*conn)->OpenExec("skiff serve");
+    BOOST_REQUIRE(ch.ok());
+    auto fs = skiff::ServeRemoteFs::Create(std::move(ch).value(), *conn);
+    BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
+    return std::move(fs).value();
+  }
+};
+
+BOOST_AUTO_TEST_CASE(push_through_append_only_key_full_incremental_restore) {
+  Env env;
+  std::string key = env.Key("--append-only");
+  auto r = env.Skiff({"backup", env.src.string(), "skiff-restricted:", "--json"}, key);
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(env.Snapshots().size() == 1u);
+  std::string big = ReadFile(env.src / "big.bin");
+  big.insert(1 << 20, "INSERTED IN THE MIDDLE");
+  WriteFile(env.src / "big.bin", big);
+  WriteFile(env.src / "docs/c.txt", "gamma\n");
+  r = env.Skiff({"backup", env.src.string(), "skiff-restricted:", "--json"}, key);
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(r.out.find("\"delta_files\":1") != std::string::npos, r.out);
+  auto snaps = env.Snapshots();
+  BOOST_REQUIRE(snaps.size() == 2u);
+  BOOST_TEST(ReadFile(env.repo / "snapshots" / snaps[1] / "src/big.bin") == big);
+  BOOST_TEST(env.CheckLocally() == 0);
+  // Restore through the same key (reads are allowed).
+  r = env.Skiff({"restore", "skiff-restricted:", (env.tmp / "restored").string()}, key);
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(ReadFile(env.tmp / "restored/src/big.bin") == big);
+  // Prune is refused through the key, and changes nothing.
+  auto before = TreeState(env.repo);
+  r = env.Skiff({"prune", "skiff-restricted:", "--keep-last", "1"}, key);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.err.find("append-only") != std::string::npos, r.err);
+  BOOST_TEST(Diff(before, TreeState(env.repo)) == "");
+  BOOST_TEST(env.Snapshots().size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(sftp_only_account_falls_back_to_sftp) {
+  Env env;
+  auto r = env.Run({env.bin.string(), "backup", env.src.string(), "skiff-sftp:/data/repo", "-F",
+                    env.sshd.ssh_config_path()});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(fs::exists(fs::path(env.sshd.sftp_local_dir()) / "repo/.skiff/format"));
+}
+
+BOOST_AUTO_TEST_CASE(killed_backup_through_serve_is_resumed) {
+  Env env;
+  std::string key = env.Key("--append-only");
+  for (int i = 0; i < 40; ++i)
+    WriteFile(env.src / "many" / ("f" + std::to_string(i)), RandomBytes(100 * 1024, 100 + i));
+  skiff::testing::FaultProxy proxy(env.sshd.port());
+  proxy.SetRateLimit(1 << 20);
+  BOOST_REQUIRE(env.sshd.TrustPort(proxy.port()).ok());
+  std::vector<std::string> argv{env.bin.string(),
+                                "backup",
+                                env.src.string(),
+                                "skiff-restricted:",
+                                "-q",
+                                "-F",
+                                env.sshd.ssh_config_path(),
+                                "-i",
+                                key,
+                                "-p",
+                                std::to_string(proxy.port())};
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  pid_t pid;
+  BOOST_REQUIRE(posix_spawn(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) == 0);
+  fs::path inc = env.repo / "snapshots/.incomplete/src/many";
+  bool exited = false;
+  for (int i = 0; i < 6000; ++i) {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = fs::directory_iterator(inc, ec); !ec && it != fs::directory_iterator(); ++it)
+      ++n;
+    if (n >= 5) break;
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_REQUIRE_MESSAGE(!exited, "backup finished before it could be interrupted");
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  BOOST_TEST(env.Snapshots().empty());
+  // The server side notices the dropped connection and ends; its lock is then stale.
+  for (int i = 0; i < 500 && fs::exists(env.repo / ".skiff/lock"); ++i) {
+    auto r = env.Skiff({"backup", env.src.string(), "skiff-restricted:", "--json"}, key);
+    if (r.exit_code <= 1) {
+      BOOST_TEST(r.out.find("\"resumed\":true") != std::string::npos, r.out);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST(env.Snapshots().size() == 1u);
+  BOOST_TEST(!fs::exists(env.repo / "snapshots/.incomplete"));
+  BOOST_TEST(env.CheckLocally() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(attacks_through_append_only_and_read_only_keys) {
+  Env env;
+  std::string ap = env.Key("--append-only");
+  std::string ro = env.Key("--read-only");
+  auto r = env.Skiff({"backup", env.src.string(), "skiff-restricted:"}, ap);
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  const std::string s = "snapshots/" + env.Snapshots().at(0);
+  const std::string manifest = ".skiff/manifests/" + env.Snapshots().at(0);
+  WriteFile(env.tmp / "outside/secret", "secret");
+  auto before = TreeState(env.repo);
+
+  using skiff::Code;
+  using skiff::FileAttr;
+  using skiff::OpenFlags;
+  using skiff::RenameMode;
+  FileAttr chmod_attr;
+  chmod_attr.valid = FileAttr::kPermissions;
+  chmod_attr.mode = 0777;
+  FileAttr trunc;
+  trunc.valid = FileAttr::kSize;
+  for (const std::string& key : {ap, ro}) {
+    auto fs = env.Connect(key);
+    std::string mode(skiff::serve::ModeName(fs->mode()));
+    auto refused = [&](const skiff::Status& st, const std::string& what) {
+      BOOST_TEST(!st.ok(), mode << ": " << what);
+      BOOST_TEST_MESSAGE(mode << ": " << what << ": " << st.ToString());
+      BOOST_TEST(st.code() == Code::kPermission, mode << ": " << what << ": " << st);
+    };
+    refused(fs->Remove(s + "/src/docs/a.txt"), "delete");
+    refused(fs->Remove(manifest), "delete a manifest");
+    refused(fs->Open(s + "/src/docs/a.txt", OpenFlags::kWrite).status(), "overwrite");
+    refused(fs->Open(manifest, OpenFlags::kWrite | OpenFlags::kTruncate).status(), "truncate");
+    refused(fs->SetStat(s + "/src/docs/a.txt", trunc), "truncate by setstat");
+    refused(fs->SetStat(s + "/src/docs/a.txt", chmod_attr), "chmod");
+    refused(fs->Rename(s, "snapshots/.deleting-x", RenameMode::kNoReplace), "rename");
+    refused(fs->Rename(s + "/src/docs/a.txt", s + "/src/docs/b.txt", RenameMode::kReplace),
+            "rename over");
+    refused(fs->Hardlink(s + "/src/docs/a.txt", s + "/src/docs/z"), "hard link into a snapshot");
+    refused(fs->Open("../outside/secret", OpenFlags::kRead).status(), "..");
+    refused(fs->Open((env.tmp / "outside/secret").string(), OpenFlags::kRead).status(), "absolute");
+    refused(fs->Symlink((env.tmp / "outside").string(), s + "/src/out"), "symlink into a snapshot");
+    if (fs->mode() == skiff::serve::Mode::kAppendOnly) {
+      BOOST_REQUIRE(fs->Mkdir("snapshots/.incomplete", 0755).ok());
+      BOOST_REQUIRE(fs->Symlink((env.tmp / "outside").string(), "snapshots/.incomplete/out").ok());
+      refused(fs->Open("snapshots/.incomplete/out/secret", OpenFlags::kRead).status(),
+              "read through a symlink escape");
+      refused(
+          fs->Open("snapshots/.incomplete/out/x", OpenFlags::kWrite | OpenFlags::kCreate).status(),
+          "write through a symlink escape");
+      BOOST_REQUIRE(fs->Hardlink(s + "/src/docs/a.txt", "snapshots/.incomplete/a").ok());
+      refused(fs->Open("snapshots/.incomplete/a", OpenFlags::kWrite).status(),
+              "write a published file through a hard link");
+      BOOST_REQUIRE(fs->Remove("snapshots/.incomplete/a").ok());
+      BOOST_REQUIRE(fs->Remove("snapshots/.incomplete/out").ok());
+      BOOST_REQUIRE(fs->Rmdir("snapshots/.incomplete").ok());
+    } else {
+      refused(fs->Mkdir("snapshots/.incomplete", 0755), "mkdir");
+    }
+  }
+  // A shell, or any other command, asked for through the key: refused, nothing runs.
+  for (const std::string& key : {ap, ro}) {
+    for (std::string cmd : {"sh -c 'touch /tmp/pwned-by-serve-test'", "bash", "rm -rf ."}) {
+      auto x =
+          env.Run({"ssh", "-F", env.sshd.ssh_config_path(), "-i", key, "skiff-restricted", cmd});
+      BOOST_TEST(x.exit_code == 126, cmd << " -> " << x.exit_code);
+      BOOST_TEST(x.err.find("refusing to run") != std::string::npos, x.err);
+    }
+  }
+  BOOST_TEST(!fs::exists("/tmp/pwned-by-serve-test"));
+  BOOST_TEST(Diff(before, TreeState(env.repo)) == "");
+  BOOST_TEST(env.CheckLocally() == 0);
+  BOOST_TEST(ReadFile(env.tmp / "outside/secret") == "secret");
+  // A backup through the read-only key fails and changes nothing.
+  r = env.Skiff({"backup", env.src.string(), "skiff-restricted:"}, ro);
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(Diff(before, TreeState(env.repo)) == "");
+}
+
+}  // namespace
