@@ -41,7 +41,9 @@ Status ServePolicy::CheckOpen(const ConfinedPath& p, uint32_t flags,
                               const struct stat* exists) const {
   const uint32_t kWriting =
       OpenFlags::kWrite | OpenFlags::kAppend | OpenFlags::kCreate | OpenFlags::kTruncate;
-  if (!(flags & kWriting)) return CheckReadData(p);
+  // Opening for reading is allowed in every mode; write-only refuses the reads themselves
+  // (CheckReadData), so server-side copy-data from an old version still works.
+  if (!(flags & kWriting)) return Status::Ok();
   if (mode_ == serve::Mode::kFull) return Status::Ok();
   if (mode_ == serve::Mode::kReadOnly) return ReadOnlyRefusal("opening for writing", p);
   const bool exclusive = (flags & OpenFlags::kCreate) && (flags & OpenFlags::kExclusive);

@@ -235,6 +235,16 @@ BOOST_FIXTURE_TEST_CASE(backup_engine_runs_unchanged_through_append_only_serve, 
   stat((repo / "snapshots" / snaps[0] / "src/a.txt").c_str(), &a0);
   stat((repo / "snapshots" / snaps[1] / "src/a.txt").c_str(), &a1);
   BOOST_TEST(a0.st_ino == a1.st_ino);  // unchanged file hard-linked
+  // A write-only key backs up too (delta included) without reading old contents.
+  big.replace(100, 8, "REPLACED");
+  WriteFile(src / "big.bin", big);
+  fs::last_write_time(src / "big.bin",
+                      fs::last_write_time(src / "big.bin") + std::chrono::seconds(10));
+  BackupStats wo = BackupThrough("--write-only");
+  BOOST_TEST(wo.delta_files == 1u);
+  snaps = Snapshots();
+  BOOST_REQUIRE(snaps.size() == 3u);
+  BOOST_TEST(ReadFile(repo / "snapshots" / snaps[2] / "src/big.bin") == big);
 }
 
 BOOST_FIXTURE_TEST_CASE(append_only_refuses_every_attack, RepoFixture) {
@@ -336,7 +346,8 @@ BOOST_FIXTURE_TEST_CASE(read_only_and_write_only, RepoFixture) {
   {
     auto wo = StartServe(repo, "--write-only");
     auto f = wo->Open(file, OpenFlags::kRead);
-    BOOST_TEST(f.status().code() == Code::kPermission);
+    BOOST_REQUIRE(f.ok());
+    BOOST_TEST((*f)->Read(0, 100).status().code() == Code::kPermission);
     BOOST_TEST(wo->Open(".skiff/manifests/" + snaps[0], OpenFlags::kRead).ok());
   }
   BOOST_TEST((TreeState(repo) == before));
