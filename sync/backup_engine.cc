@@ -4,14 +4,17 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
 #include "sync/content_hash.h"
 #include "sync/delta_matcher.h"
+#include "sync/job_window.h"
 #include "sync/manifest.h"
 #include "sync/manifest_cache.h"
 #include "sync/rel_path.h"
@@ -27,6 +30,15 @@ constexpr size_t kReadChunk = 1 << 20;
 // Signatures of the biggest files (a 1 TiB file at 128 KiB blocks is ~100 MiB of
 // signature); refuse anything beyond as corrupt.
 constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
+// Files in flight. Each new small file costs ~5 sequential round trips (open, write,
+// fsetstat, close, rename) and an unchanged one 1 (hardlink), so throughput on a tree of
+// small files is bounded by latency unless many files overlap. OpenSSH's sftp-server
+// handles requests in order on one channel, so more workers only help until its queue
+// is never empty; the SFTP client caps what is in flight (64 requests / 16 MiB) anyway.
+// Memory: each worker holds at most one 1 MiB read chunk plus its writer's window.
+constexpr int kFileWorkers = 16;
+// Outstanding entries (including finished ones waiting for an earlier one).
+constexpr size_t kMaxPendingEntries = 256;
 
 // Streams the previous manifest alongside the scan (both in manifest order).
 class PrevCursor {
@@ -89,7 +101,20 @@ class BackupEngine::Impl {
     std::string hash;
     uint64_t size = 0;
     bool has_signature = false;
+    bool delta = false;         // rebuilt from the previous version
+    uint64_t bytes_sent = 0;    // literals or upload
+    uint64_t bytes_copied = 0;  // rebuilt server-side
   };
+  // The worker side of one regular file; the scan thread reads it in the finisher.
+  struct FileJob {
+    Status status;
+    std::optional<FileResult> result;
+    bool reused = false, unchanged = false, transferred = false;
+  };
+  // Names of a directory's entries that made it into the snapshot (resume cleanup).
+  using Written = std::shared_ptr<std::set<std::string>>;
+  void RunFileJob(const std::string& local, const std::string& rel, const LocalStat& st,
+                  const ManifestEntry& e, const std::optional<ManifestEntry>& prev, FileJob& job);
   // One upload or rebuild: reads the local file once, hashing it, building its signature
   // and feeding either the uploader or the delta matcher.
   Result<std::optional<FileResult>> TransferFile(const std::string& local, const std::string& rel,
@@ -104,23 +129,34 @@ class BackupEngine::Impl {
   Status PlaceFile(const std::string& tmp, const std::string& dst);
   Status ClearRemote(const std::string& path);
 
-  Status ProcessSource(const std::string& local, const std::string& rel);
+  Status ProcessSource(const std::string& local, const std::string& rel, const Written& written);
   Status ProcessEntry(const std::string& local, const std::string& rel, uint64_t root_dev,
-                      bool* added);
+                      const Written& written);
   Status ProcessDir(const std::string& local, const std::string& rel, const LocalStat& st,
                     uint64_t root_dev);
-  Status ProcessFile(const std::string& local, const std::string& rel, const LocalStat& st);
+  Status ProcessFile(const std::string& local, const std::string& rel, const LocalStat& st,
+                     const Written& written);
   Status RemoveExtras(const std::string& remote_dir, const std::set<std::string>& keep);
 
+  // Any thread.
   void Warn(const std::string& msg) {
-    ++stats_.warnings;
+    std::lock_guard<std::mutex> l(warn_mu_);
+    ++warnings_;
     if (opts_.warn) opts_.warn(msg);
+  }
+  void SyncWarnings() {
+    std::lock_guard<std::mutex> l(warn_mu_);
+    stats_.warnings = warnings_;
   }
   std::string Dst(const std::string& rel) const { return incomplete_ + "/" + rel; }
   std::string PrevPath(const std::string& rel) const {
     return repo_.SnapshotDir(prev_name_) + "/" + rel;
   }
   Status Add(const ManifestEntry& e) { return manifest_->Add(e); }
+
+  // Threading: the scan (ProcessEntry and below) and every JobWindow finisher run on the
+  // thread that called Run; RunFileJob and what it calls run on the window's workers and
+  // touch only the thread-safe members marked below.
 
   const Repository& repo_;
   RemoteFs& fs_;
@@ -131,18 +167,23 @@ class BackupEngine::Impl {
   std::string prev_name_;
   int64_t prev_time_ = 0;  // start time of the previous snapshot
   bool resuming_ = false;
-  bool server_sets_owner_ = true;  // cleared when the server refuses a chown
+  std::atomic<bool> server_sets_owner_{true};  // any thread; cleared when chown is refused
   std::unique_ptr<PrevCursor> prev_;
   std::unique_ptr<ManifestWriter> manifest_;
-  uint64_t tmp_seq_ = 0;
+  std::atomic<uint64_t> tmp_seq_{0};  // any thread
   uint64_t next_group_ = 0;
   struct GroupInfo {
     uint64_t id;
     std::string rel;
     ManifestEntry entry;
+    bool ready;  // false while the first name is in flight (or if it vanished)
   };
   std::map<std::pair<uint64_t, uint64_t>, GroupInfo> groups_;  // (dev, ino) of nlink > 1
-  std::set<std::string> sig_dirs_made_;
+  std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
+  std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
+  std::mutex warn_mu_;                   // guards warnings_ and calls of opts_.warn
+  uint64_t warnings_ = 0;                // guarded by warn_mu_
+  std::unique_ptr<JobWindow> window_;    // during Run; destroyed before the members above
 };
 
 BackupEngine::BackupEngine(const Repository& repo, LocalFs& local, BackupOptions opts)
@@ -193,13 +234,18 @@ Status BackupEngine::Impl::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t m
 Status BackupEngine::Impl::PutSignature(const std::string& hash, const FileSignature& sig) {
   std::string path = repo_.SignaturePath(hash);
   std::string dir = std::string(DirName(path));
+  std::unique_lock<std::mutex> sig_lock(sig_mu_);
   if (sig_dirs_made_.insert(dir).second) {
     Status st = fs_.Mkdir(dir, 0700);
     if (!st.ok() && !st.Is(Code::kExists)) {
       auto a = fs_.Stat(dir);
-      if (!a.ok()) return st.WithContext("creating " + dir);
+      if (!a.ok()) {
+        sig_dirs_made_.erase(dir);
+        return st.WithContext("creating " + dir);
+      }
     }
   }
+  sig_lock.unlock();
   // Written aside and renamed without replacing: a signature file is complete or absent,
   // and an existing one (same content, same key) is kept.
   std::string tmp = repo_.TmpDir() + "/sig." + std::to_string(++tmp_seq_);
@@ -341,10 +387,10 @@ Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::Transf
     Warn("changed during backup (the snapshot holds what was read): " + local);
   r.hash = hasher.HexDigest();
   if (matcher) {
-    ++stats_.delta_files;
-    stats_.bytes_copied += sink->copied();
+    r.delta = true;
+    r.bytes_copied = sink->copied();
   }
-  stats_.bytes_sent += writer.bytes_sent();
+  r.bytes_sent = writer.bytes_sent();
   SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
   if (r.size >= kDeltaMinSize) {
     SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
@@ -354,7 +400,7 @@ Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::Transf
 }
 
 Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::string& rel,
-                                       const LocalStat& st) {
+                                       const LocalStat& st, const Written& written) {
   ManifestEntry e;
   e.type = EntryType::kFile;
   e.path = rel;
@@ -366,12 +412,17 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
   e.ino = st.ino;
   e.ctime = st.ctime;
   const std::string dst = Dst(rel);
+  const std::string name(BaseName(rel));
 
-  // A further name of a file already in this snapshot: link to it.
+  // A further name of a file already in this snapshot: link to it. The first name may
+  // still be in flight: wait for everything before it (rare: hard links in the source).
   std::pair<uint64_t, uint64_t> key{st.dev, st.ino};
-  if (st.nlink > 1) {
+  if (st.nlink > 1 && groups_.count(key)) {
+    SKIFF_RETURN_IF_ERROR(window_->Drain());
     auto it = groups_.find(key);
-    if (it != groups_.end()) {
+    if (!it->second.ready) {
+      groups_.erase(it);  // the first name vanished: this one becomes the first
+    } else {
       const ManifestEntry& first = it->second.entry;
       e.size = first.size;
       e.hash = first.hash;
@@ -392,13 +443,60 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
         SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, dst));
       }
       ++stats_.files;
+      written->insert(name);
       return Add(e);
     }
   }
+  if (st.nlink > 1) groups_.emplace(key, GroupInfo{0, rel, ManifestEntry{}, false});
 
-  const ManifestEntry* prev = prev_ ? prev_->Find(rel) : nullptr;
-  if (prev && prev->type != EntryType::kFile) prev = nullptr;
+  std::optional<ManifestEntry> prev;
+  if (prev_) {
+    const ManifestEntry* p = prev_->Find(rel);
+    if (p && p->type == EntryType::kFile) prev = *p;
+  }
+  auto job = std::make_shared<FileJob>();
+  auto work = [this, local, rel, st, e, prev, job] { RunFileJob(local, rel, st, e, prev, *job); };
+  auto finish = [this, e, key, job, written, name, had_prev = prev.has_value(),
+                 nlink = st.nlink]() mutable -> Status {
+    if (!job->status.ok()) return job->status;
+    if (!job->result) return Status::Ok();  // vanished or unreadable: warned
+    const FileResult& r = *job->result;
+    if (job->reused) ++stats_.reused_files;
+    if (job->unchanged) ++stats_.unchanged_files;
+    if (job->transferred) {
+      if (had_prev)
+        ++stats_.changed_files;
+      else
+        ++stats_.new_files;
+    }
+    if (r.delta) ++stats_.delta_files;
+    stats_.bytes_copied += r.bytes_copied;
+    stats_.bytes_sent += r.bytes_sent;
+    e.size = r.size;
+    e.hash = r.hash;
+    e.has_signature = r.has_signature;
+    if (nlink > 1) {
+      e.link_group = ++next_group_;
+      groups_[key] = GroupInfo{e.link_group, e.path, e, true};
+    }
+    ++stats_.files;
+    stats_.bytes += e.size;
+    written->insert(name);
+    if (opts_.progress) {
+      SyncWarnings();
+      opts_.progress(stats_);
+    }
+    return Add(e);
+  };
+  return window_->Submit(std::move(work), std::move(finish));
+}
+
+void BackupEngine::Impl::RunFileJob(const std::string& local, const std::string& rel,
+                                    const LocalStat& st, const ManifestEntry& e,
+                                    const std::optional<ManifestEntry>& prev, FileJob& job) {
+  const std::string dst = Dst(rel);
   std::optional<FileResult> result;
+  auto fail = [&](Status s) { job.status = std::move(s); };
 
   // Resume: a complete file from the interrupted run.
   if (resuming_) {
@@ -410,10 +508,12 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
           st.ctime < prev_time_) {
         result = FileResult{prev->hash, prev->size, prev->has_signature};
       } else {
-        SKIFF_ASSIGN_OR_RETURN(result, HashLocal(local, st, /*store_signature=*/true));
-        if (!result) return Status::Ok();
+        auto h = HashLocal(local, st, /*store_signature=*/true);
+        if (!h.ok()) return fail(h.status());
+        if (!*h) return;
+        result = std::move(*h);
       }
-      ++stats_.reused_files;
+      job.reused = true;
     }
   }
 
@@ -424,42 +524,34 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     // changed again without its (second-resolution) times moving: do not trust them.
     bool racy = st.mtime >= prev_time_ || st.ctime >= prev_time_;
     bool unchanged = same_meta && prev->ino == st.ino && prev->ctime == st.ctime && !racy;
-    std::optional<FileResult> local_hash;
     if (opts_.checksum && same_meta) {
-      SKIFF_ASSIGN_OR_RETURN(local_hash, HashLocal(local, st, /*store_signature=*/false));
-      if (!local_hash) return Status::Ok();
-      unchanged = local_hash->hash == prev->hash;
+      auto h = HashLocal(local, st, /*store_signature=*/false);
+      if (!h.ok()) return fail(h.status());
+      if (!*h) return;
+      unchanged = (*h)->hash == prev->hash;
     }
     if (unchanged && fs_.caps().hardlink) {
-      if (resuming_) SKIFF_RETURN_IF_ERROR(ClearRemote(dst));
+      if (resuming_) {
+        Status c = ClearRemote(dst);
+        if (!c.ok()) return fail(c);
+      }
       if (fs_.Hardlink(PrevPath(rel), dst).ok()) {
         result = FileResult{prev->hash, prev->size, prev->has_signature};
-        ++stats_.unchanged_files;
+        job.unchanged = true;
       }
     }
   }
   if (!result) {
     const ManifestEntry* base = nullptr;
     if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
-      base = prev;
-    SKIFF_ASSIGN_OR_RETURN(result, TransferFile(local, rel, st, base));
-    if (!result) return Status::Ok();  // vanished or unreadable: warned
-    if (prev)
-      ++stats_.changed_files;
-    else
-      ++stats_.new_files;
+      base = &*prev;
+    auto t = TransferFile(local, rel, st, base);
+    if (!t.ok()) return fail(t.status());
+    if (!*t) return;  // vanished or unreadable: warned
+    result = std::move(*t);
+    job.transferred = true;
   }
-  e.size = result->size;
-  e.hash = result->hash;
-  e.has_signature = result->has_signature;
-  if (st.nlink > 1) {
-    e.link_group = ++next_group_;
-    groups_[key] = GroupInfo{e.link_group, rel, e};
-  }
-  ++stats_.files;
-  stats_.bytes += e.size;
-  if (opts_.progress) opts_.progress(stats_);
-  return Add(e);
+  job.result = std::move(result);
 }
 
 Status BackupEngine::Impl::RemoveExtras(const std::string& remote_dir,
@@ -491,32 +583,33 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
       SKIFF_RETURN_IF_ERROR(fs_.Mkdir(dst, 0700).WithContext("creating " + dst));
     }
   }
-  SKIFF_RETURN_IF_ERROR(Add(e));
-  ++stats_.dirs;
+  SKIFF_RETURN_IF_ERROR(window_->Then([this, e] {
+    ++stats_.dirs;
+    return Add(e);
+  }));
   bool descend = !(opts_.one_file_system && st.dev != root_dev);
-  std::set<std::string> written;
+  auto written = std::make_shared<std::set<std::string>>();
   if (descend) {
     auto names = local_.ListDir(local);
     if (!names.ok()) {
       Warn("cannot list " + local + ": " + names.status().ToString());
     } else {
       std::sort(names->begin(), names->end());
-      for (const auto& n : *names) {
-        bool added = false;
-        SKIFF_RETURN_IF_ERROR(ProcessEntry(local + "/" + n, rel + "/" + n, root_dev, &added));
-        if (added) written.insert(n);
-      }
+      for (const auto& n : *names)
+        SKIFF_RETURN_IF_ERROR(ProcessEntry(local + "/" + n, rel + "/" + n, root_dev, written));
     }
   }
-  if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(dst, written));
-  return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime, e.uid,
-                    e.gid)
-      .WithContext("setting attributes of " + dst);
+  // After every entry below has finished: their renames and links touch the mtime.
+  return window_->Then([this, e, dst, written]() -> Status {
+    if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(dst, *written));
+    return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime,
+                      e.uid, e.gid)
+        .WithContext("setting attributes of " + dst);
+  });
 }
 
 Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::string& rel,
-                                        uint64_t root_dev, bool* added) {
-  *added = false;
+                                        uint64_t root_dev, const Written& written) {
   if (MatchesExclude(opts_.excludes, rel)) return Status::Ok();
   if (!ValidateRelPath(rel).ok()) {
     Warn("skipping unsupported name: " + local);
@@ -528,16 +621,12 @@ Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::str
                                          : "cannot stat " + local + ": " + st.status().ToString());
     return Status::Ok();
   }
+  const std::string name(BaseName(rel));
   if (S_ISDIR(st->mode)) {
-    *added = true;
+    written->insert(name);
     return ProcessDir(local, rel, *st, root_dev);
   }
-  if (S_ISREG(st->mode)) {
-    uint64_t before = stats_.files;
-    SKIFF_RETURN_IF_ERROR(ProcessFile(local, rel, *st));
-    *added = stats_.files > before;
-    return Status::Ok();
-  }
+  if (S_ISREG(st->mode)) return ProcessFile(local, rel, *st, written);
   if (S_ISLNK(st->mode)) {
     auto target = local_.Readlink(local);
     if (!target.ok()) {
@@ -567,19 +656,21 @@ Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::str
       a.atime = a.mtime = e.mtime;
       fs_.LSetStat(dst, a).IgnoreError();  // cosmetic: a symlink's time
     }
-    ++stats_.symlinks;
-    *added = true;
-    return Add(e);
+    written->insert(name);
+    return window_->Then([this, e] {
+      ++stats_.symlinks;
+      return Add(e);
+    });
   }
   Warn("skipping special file (socket, device or FIFO): " + local);
   return Status::Ok();
 }
 
-Status BackupEngine::Impl::ProcessSource(const std::string& local, const std::string& rel) {
+Status BackupEngine::Impl::ProcessSource(const std::string& local, const std::string& rel,
+                                         const Written& written) {
   auto st = local_.Lstat(local);
   if (!st.ok()) return st.status().WithContext("source " + local);
-  bool added = false;
-  return ProcessEntry(local, rel, st->dev, &added);
+  return ProcessEntry(local, rel, st->dev, written);
 }
 
 Result<BackupStats> BackupEngine::Impl::Run() {
@@ -654,12 +745,18 @@ Result<BackupStats> BackupEngine::Impl::Run() {
     return mwriter.Append(bytes);
   });
 
-  std::set<std::string> top;
-  for (const auto& [n, p] : sources) {
-    SKIFF_RETURN_IF_ERROR(ProcessSource(p, n));
-    top.insert(n);
+  auto top = std::make_shared<std::set<std::string>>();
+  {
+    // Destroyed (waiting for work in flight) before anything the jobs use, on every path.
+    struct WindowReset {
+      std::unique_ptr<JobWindow>& w;
+      ~WindowReset() { w.reset(); }
+    } reset{window_};
+    window_ = std::make_unique<JobWindow>(kFileWorkers, kMaxPendingEntries);
+    for (const auto& [n, p] : sources) SKIFF_RETURN_IF_ERROR(ProcessSource(p, n, top));
+    SKIFF_RETURN_IF_ERROR(window_->Drain());
   }
-  if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(incomplete_, top));
+  if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(incomplete_, *top));
 
   SKIFF_RETURN_IF_ERROR(manifest_->Finish());
   SKIFF_RETURN_IF_ERROR(mwriter.Finish(0));
@@ -677,6 +774,7 @@ Result<BackupStats> BackupEngine::Impl::Run() {
                             .WithContext("publishing snapshot " + name));
   if (cache_writer) cache_writer->Commit(repo_, name);
   SKIFF_RETURN_IF_ERROR(lock->Release());
+  SyncWarnings();
   return stats_;
 }
 

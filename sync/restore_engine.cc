@@ -3,9 +3,12 @@
 #include <fnmatch.h>
 
 #include <map>
+#include <memory>
+#include <set>
 #include <vector>
 
 #include "sync/content_hash.h"
+#include "sync/job_window.h"
 #include "sync/manifest_cache.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
@@ -15,6 +18,13 @@ namespace {
 
 // Holes are made at this granularity (the usual filesystem block).
 constexpr size_t kHoleBlock = 4096;
+// Files in flight: small files cost ~4 round trips each (open, read, read at EOF, close),
+// so a tree of small files is latency-bound unless many overlap; each worker holds at
+// most its reader's window (depth x max_read).
+constexpr int kRestoreWorkers = 12;
+constexpr size_t kMaxPendingEntries = 256;
+// Reads in flight per file: deep enough to keep a long file streaming at link speed.
+constexpr int kReadDepth = 32;
 
 LocalMeta MetaOf(const ManifestEntry& e, bool owner) {
   LocalMeta m;
@@ -40,6 +50,56 @@ bool RestoreSelected(const std::vector<std::string>& patterns, const std::string
   return false;
 }
 
+// Restores one regular file's content and metadata; returns what went wrong, if anything.
+// Runs on a worker thread (LocalFs and RemoteFs are thread-safe).
+Status RestoreEngine::RestoreFile(const ManifestEntry& e, const std::string& snap,
+                                  uint64_t* bytes) {
+  RemoteFs& fs = repo_.fs();
+  const std::string& root = opts_.target;
+  SKIFF_ASSIGN_OR_RETURN(auto writer, local_.CreateUnder(root, e.path));
+  auto remote = fs.Open(snap + "/" + e.path, OpenFlags::kRead);
+  if (!remote.ok())
+    return remote.status().WithContext("reading " + e.path + " from the repository");
+  ContentHasher hasher;
+  uint64_t off = 0;
+  Status st;
+  {
+    RemoteStreamReader in(**remote, fs.caps().max_read, kReadDepth);
+    while (st.ok()) {
+      auto chunk = in.Next();
+      if (!chunk.ok()) {
+        st = chunk.status();
+        break;
+      }
+      if (chunk->empty()) break;
+      hasher.Update(*chunk);
+      std::string_view c(*chunk);
+      // Runs of non-zero blocks are written with one call; zero blocks become holes.
+      size_t run = 0;  // start of the current run of non-zero blocks
+      for (size_t i = 0; i < c.size() && st.ok(); i += kHoleBlock) {
+        std::string_view block = c.substr(i, kHoleBlock);
+        if (block.find_first_not_of('\0') == std::string_view::npos) {
+          if (i > run) st = writer->Write(off + run, c.substr(run, i - run));
+          run = i + kHoleBlock;
+        }
+      }
+      if (st.ok() && run < c.size()) st = writer->Write(off + run, c.substr(run));
+      off += c.size();
+    }
+  }
+  (*remote)->Close().IgnoreError();
+  SKIFF_RETURN_IF_ERROR(st);
+  SKIFF_RETURN_IF_ERROR(writer->Truncate(off));
+  SKIFF_RETURN_IF_ERROR(writer->Close());
+  if (off != e.size || hasher.HexDigest() != e.hash)
+    return Status::Corrupt("content of " + e.path + " does not match the manifest (size " +
+                           std::to_string(off) + " vs " + std::to_string(e.size) + ", hash " +
+                           hasher.HexDigest() + " vs " + e.hash + ")");
+  SKIFF_RETURN_IF_ERROR(local_.SetMetaUnder(root, e.path, MetaOf(e, opts_.preserve_owner), false));
+  *bytes = off;
+  return Status::Ok();
+}
+
 Result<RestoreStats> RestoreEngine::Run() {
   // Pass 1: the manifest must be entirely well-formed before anything is written.
   {
@@ -53,26 +113,17 @@ Result<RestoreStats> RestoreEngine::Run() {
   }
   SKIFF_RETURN_IF_ERROR(local_.MakeRoot(opts_.target));
   SKIFF_ASSIGN_OR_RETURN(auto reader, OpenRemoteManifest(repo_, opts_.snapshot));
-  RemoteFs& fs = repo_.fs();
   const std::string snap = repo_.SnapshotDir(opts_.snapshot);
   const std::string& root = opts_.target;
   RestoreStats stats;
+  // Only called on this thread (directly or from a finisher).
   auto fail = [&](const std::string& msg) {
     ++stats.errors;
     if (opts_.error) opts_.error(msg);
   };
-  // Directories whose metadata is set once their content is done.
-  std::vector<ManifestEntry> open_dirs;
   std::string made_parents;                // deepest directory known to exist
-  std::map<uint64_t, std::string> groups;  // link group -> first restored path
-  auto close_dirs_until = [&](const std::string& path) {
-    while (!open_dirs.empty() && !IsUnder(path, open_dirs.back().path)) {
-      Status st = local_.SetMetaUnder(root, open_dirs.back().path,
-                                      MetaOf(open_dirs.back(), opts_.preserve_owner), false);
-      if (!st.ok()) fail(st.ToString());
-      open_dirs.pop_back();
-    }
-  };
+  std::map<uint64_t, std::string> groups;  // link group -> first restored path (finishers)
+  std::set<uint64_t> seen_groups;          // link groups whose first name was submitted
   auto ensure_parents = [&](const std::string& path) -> Status {
     std::string dir(DirName(path));
     if (dir.empty() || IsUnder(made_parents, dir)) return Status::Ok();
@@ -87,12 +138,41 @@ Result<RestoreStats> RestoreEngine::Run() {
     made_parents = dir;
     return Status::Ok();
   };
+  // A restored file's bookkeeping, in manifest order.
+  auto file_done = [&](const ManifestEntry& e, const Status& st, uint64_t bytes) {
+    if (!st.ok()) {
+      fail(st.ToString());
+      return;
+    }
+    if (e.link_group != 0) groups[e.link_group] = e.path;
+    ++stats.files;
+    stats.bytes += bytes;
+    if (opts_.progress) opts_.progress(stats.files, stats.bytes);
+  };
+
+  // Files are restored by the window's workers; everything else, and every finisher,
+  // runs here in manifest order. Declared after everything the jobs use.
+  JobWindow window(kRestoreWorkers, kMaxPendingEntries);
+  // Directories whose metadata is set once their content is done.
+  std::vector<ManifestEntry> open_dirs;
+  auto close_dirs_until = [&](const std::string& path) -> Status {
+    while (!open_dirs.empty() && !IsUnder(path, open_dirs.back().path)) {
+      ManifestEntry d = std::move(open_dirs.back());
+      open_dirs.pop_back();
+      SKIFF_RETURN_IF_ERROR(window.Then([&, d]() {
+        Status st = local_.SetMetaUnder(root, d.path, MetaOf(d, opts_.preserve_owner), false);
+        if (!st.ok()) fail(st.ToString());
+        return Status::Ok();
+      }));
+    }
+    return Status::Ok();
+  };
 
   while (true) {
     SKIFF_ASSIGN_OR_RETURN(auto next, reader->Next());
     if (!next) break;
     const ManifestEntry& e = *next;
-    close_dirs_until(e.path);
+    SKIFF_RETURN_IF_ERROR(close_dirs_until(e.path));
     if (!RestoreSelected(opts_.patterns, e.path)) continue;
     Status st = ensure_parents(e.path);
     if (!st.ok()) {
@@ -119,67 +199,41 @@ Result<RestoreStats> RestoreEngine::Run() {
         ++stats.symlinks;
       continue;
     }
-    // Regular file: a further name of a restored group is a hard link.
-    if (e.link_group != 0) {
-      auto it = groups.find(e.link_group);
-      if (it != groups.end()) {
-        st = local_.LinkUnder(root, it->second, e.path);
-        if (!st.ok())
-          fail(st.ToString());
-        else
-          ++stats.files;
-        continue;
-      }
-    }
-    auto writer = local_.CreateUnder(root, e.path);
-    if (!writer.ok()) {
-      fail(writer.status().ToString());
-      continue;
-    }
-    auto remote = fs.Open(snap + "/" + e.path, OpenFlags::kRead);
-    if (!remote.ok()) {
-      fail("reading " + e.path + " from the repository: " + remote.status().ToString());
-      continue;
-    }
-    ContentHasher hasher;
-    uint64_t off = 0;
-    {
-      RemoteStreamReader in(**remote, fs.caps().max_read, 16);
-      while (st.ok()) {
-        auto chunk = in.Next();
-        if (!chunk.ok()) {
-          st = chunk.status();
-          break;
+    // Regular file: a further name of a restored group is a hard link, made once the
+    // first name has finished (if it failed, this name is restored in its place).
+    if (e.link_group != 0 && seen_groups.count(e.link_group)) {
+      SKIFF_RETURN_IF_ERROR(window.Then([&, e]() {
+        auto it = groups.find(e.link_group);
+        if (it != groups.end()) {
+          Status ls = local_.LinkUnder(root, it->second, e.path);
+          if (!ls.ok())
+            fail(ls.ToString());
+          else
+            ++stats.files;
+          return Status::Ok();
         }
-        if (chunk->empty()) break;
-        hasher.Update(*chunk);
-        std::string_view c(*chunk);
-        for (size_t i = 0; i < c.size() && st.ok(); i += kHoleBlock) {
-          std::string_view block = c.substr(i, kHoleBlock);
-          if (block.find_first_not_of('\0') != std::string_view::npos)
-            st = (*writer)->Write(off + i, block);
-        }
-        off += c.size();
-      }
-    }
-    (*remote)->Close().IgnoreError();
-    if (st.ok()) st = (*writer)->Truncate(off);
-    if (st.ok()) st = (*writer)->Close();
-    if (st.ok() && (off != e.size || hasher.HexDigest() != e.hash))
-      st = Status::Corrupt("content of " + e.path + " does not match the manifest (size " +
-                           std::to_string(off) + " vs " + std::to_string(e.size) + ", hash " +
-                           hasher.HexDigest() + " vs " + e.hash + ")");
-    if (st.ok()) st = local_.SetMetaUnder(root, e.path, MetaOf(e, opts_.preserve_owner), false);
-    if (!st.ok()) {
-      fail(st.ToString());
+        uint64_t bytes = 0;
+        Status rs = RestoreFile(e, snap, &bytes);
+        file_done(e, rs, bytes);
+        return Status::Ok();
+      }));
       continue;
     }
-    if (e.link_group != 0) groups[e.link_group] = e.path;
-    ++stats.files;
-    stats.bytes += off;
-    if (opts_.progress) opts_.progress(stats.files, stats.bytes);
+    if (e.link_group != 0) seen_groups.insert(e.link_group);
+    struct Job {
+      Status status;
+      uint64_t bytes = 0;
+    };
+    auto job = std::make_shared<Job>();
+    SKIFF_RETURN_IF_ERROR(
+        window.Submit([this, e, &snap, job] { job->status = RestoreFile(e, snap, &job->bytes); },
+                      [&, e, job] {
+                        file_done(e, job->status, job->bytes);
+                        return Status::Ok();
+                      }));
   }
-  close_dirs_until("");
+  SKIFF_RETURN_IF_ERROR(close_dirs_until(""));
+  SKIFF_RETURN_IF_ERROR(window.Drain());
   return stats;
 }
 

@@ -11,7 +11,10 @@
 // Metadata: modes and mtimes (directories after their content), numeric owners when
 // `preserve_owner`; runs of zero bytes become holes, so sparse files stay sparse.
 //
-// Not thread-safe; the Repository and LocalFs must outlive the engine.
+// Files are restored several at a time on worker threads (see JobWindow), while
+// directories, symlinks, hard links and directory metadata are handled in manifest order
+// on the calling thread. Run is not thread-safe (one call at a time); the Repository and
+// LocalFs must outlive the engine.
 #pragma once
 
 #include <functional>
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "sync/local_fs.h"
+#include "sync/manifest.h"
 #include "sync/repository.h"
 
 namespace skiff::sync {
@@ -49,6 +53,9 @@ class RestoreEngine {
   Result<RestoreStats> Run();
 
  private:
+  // One regular file: content (verified against the manifest) and metadata. Any thread.
+  Status RestoreFile(const ManifestEntry& e, const std::string& snap, uint64_t* bytes);
+
   const Repository& repo_;
   LocalFs& local_;
   RestoreOptions opts_;
