@@ -356,6 +356,9 @@ Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::Transf
     matcher.emplace(*base_sig, *sink);
   }
   ContentHasher hasher;
+  // Signatures only for files that were big enough when scanned (a file that grows past
+  // the threshold while read just gets none: no delta next time, nothing else).
+  const bool want_sig = st.size >= kDeltaMinSize;
   SignatureBuilder sb(ChooseBlockSize(st.size));
   FileResult r;
   Status failed;
@@ -367,7 +370,7 @@ Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::Transf
     }
     if (chunk->empty()) break;
     hasher.Update(*chunk);
-    sb.Update(*chunk);
+    if (want_sig) sb.Update(*chunk);
     r.size += chunk->size();
     failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
   }
@@ -392,7 +395,7 @@ Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::Transf
   }
   r.bytes_sent = writer.bytes_sent();
   SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
-  if (r.size >= kDeltaMinSize) {
+  if (want_sig && r.size >= kDeltaMinSize) {
     SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
     r.has_signature = true;
   }

@@ -23,6 +23,8 @@ RemoteStreamReader::~RemoteStreamReader() {
 
 void RemoteStreamReader::Issue() {
   while (!eof_seen_ && static_cast<int>(inflight_.size()) < depth_) {
+    // Past the expected size only one read at a time (it shows EOF or more data).
+    if (next_offset_ > size_hint_ && !inflight_.empty()) break;
     auto slot = std::make_shared<Slot>();
     inflight_.push_back(slot);
     uint64_t off = next_offset_;
@@ -93,6 +95,7 @@ Status RemoteStreamWriter::WriteAt(uint64_t offset, std::string_view data) {
       ++shared_->inflight;
     }
     sent_ += n;
+    end_sent_ = std::max(end_sent_, off + n);
     auto shared = shared_;
     file_.WriteAsync(off, std::string(piece), [shared](Status st) {
       std::lock_guard<std::mutex> l(shared->mu);
@@ -109,7 +112,7 @@ Status RemoteStreamWriter::Append(std::string_view data) { return WriteAt(positi
 
 Status RemoteStreamWriter::Finish(uint64_t final_size) {
   SKIFF_RETURN_IF_ERROR(WaitBelow(1));
-  if (skip_zero_) {
+  if (skip_zero_ && end_sent_ != final_size) {
     FileAttr a;
     a.valid = FileAttr::kSize;
     a.size = final_size;

@@ -28,6 +28,10 @@ class RemoteStreamReader {
   ~RemoteStreamReader();
   // The next bytes of the file; empty at EOF.
   Result<std::string> Next();
+  // The file is expected to be `size` bytes (e.g. from a manifest): reads are not issued
+  // past the one that shows EOF, so a small file costs one read, not `depth`. A file
+  // that turns out longer is still read to its end, one read at a time past the hint.
+  void set_size_hint(uint64_t size) { size_hint_ = size; }
   uint64_t bytes_read() const { return consumed_; }
 
  private:
@@ -40,6 +44,7 @@ class RemoteStreamReader {
   uint64_t next_offset_ = 0;
   uint64_t consumed_ = 0;
   bool eof_seen_ = false;
+  uint64_t size_hint_ = UINT64_MAX;
   std::deque<std::shared_ptr<Slot>> inflight_;
 };
 
@@ -52,7 +57,8 @@ class RemoteStreamWriter {
   Status WriteAt(uint64_t offset, std::string_view data);
   // Appends after the last byte written so far.
   Status Append(std::string_view data);
-  // Waits for all writes; with skip_zero_chunks also sets the size to `final_size`.
+  // Waits for all writes; with skip_zero_chunks also sets the size to `final_size`
+  // (one request, saved when the last chunk was written and already ends there).
   Status Finish(uint64_t final_size);
   uint64_t position() const { return position_; }
   uint64_t bytes_sent() const { return sent_; }
@@ -66,6 +72,7 @@ class RemoteStreamWriter {
   bool skip_zero_;
   uint64_t position_ = 0;
   uint64_t sent_ = 0;
+  uint64_t end_sent_ = 0;  // end of the furthest chunk actually sent
   struct Shared {
     std::mutex mu;  // guards the fields below
     std::condition_variable cv;

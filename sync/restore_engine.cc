@@ -65,6 +65,7 @@ Status RestoreEngine::RestoreFile(const ManifestEntry& e, const std::string& sna
   Status st;
   {
     RemoteStreamReader in(**remote, fs.caps().max_read, kReadDepth);
+    in.set_size_hint(e.size);
     while (st.ok()) {
       auto chunk = in.Next();
       if (!chunk.ok()) {
