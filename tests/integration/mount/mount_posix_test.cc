@@ -311,6 +311,26 @@ BOOST_AUTO_TEST_CASE(uid_gid_mapping) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(several_connections) {
+  auto [local, remote] = FreshPlainDir("conns");
+  SkiffMount m(remote, {"-o", "max_conns=3"});
+  std::vector<std::thread> ts;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 6; ++t) {
+    ts.emplace_back([&, t] {
+      std::string name = m / ("f" + std::to_string(t));
+      std::string data = Pattern(3 << 20, t);
+      WriteFile(name, data);
+      if (ReadFile(name) != data) ++bad;
+      if (rename(name.c_str(), (name + ".done").c_str()) != 0) ++bad;
+    });
+  }
+  for (auto& t : ts) t.join();
+  BOOST_CHECK_EQUAL(bad.load(), 0);
+  for (int t = 0; t < 6; ++t)
+    BOOST_CHECK(ReadFile(local + "/f" + std::to_string(t) + ".done") == Pattern(3 << 20, t));
+}
+
 BOOST_AUTO_TEST_CASE(read_only_mount) {
   auto [local, remote] = FreshPlainDir("ro");
   WriteFile(local + "/f", "x");

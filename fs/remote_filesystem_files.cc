@@ -1,0 +1,260 @@
+// RemoteFilesystem, part 2: open files (open, create, read, write, flush, fsync,
+// release, reopen after a reconnect). Part 1 (names, attributes, directories) is
+// remote_filesystem.cc.
+#include <fcntl.h>
+
+#include <future>
+
+#include "fs/remote_filesystem.h"
+#include "fs/remote_filesystem_internal.h"
+
+namespace skiff::fs {
+
+using internal::ConnectionFailed;
+using internal::LogWarning;
+using internal::WallNow;
+
+// ---- files ----------------------------------------------------------------------------
+
+namespace {
+
+uint32_t RemoteOpenFlags(int flags) {
+  uint32_t rf = 0;
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY:
+      rf = OpenFlags::kRead;
+      break;
+    case O_WRONLY:
+      rf = OpenFlags::kWrite;
+      break;
+    default:
+      rf = OpenFlags::kRead | OpenFlags::kWrite;
+  }
+  if (flags & O_APPEND) rf |= OpenFlags::kAppend;
+  if ((flags & O_TRUNC) && (rf & OpenFlags::kWrite)) rf |= OpenFlags::kTruncate;
+  return rf;
+}
+
+}  // namespace
+
+Result<OpenReply> RemoteFilesystem::Open(uint64_t ino, int flags) {
+  uint32_t rf = RemoteOpenFlags(flags);
+  if (rf & OpenFlags::kWrite) SKIFF_RETURN_IF_ERROR(CheckWritable());
+  SKIFF_ASSIGN_OR_RETURN(std::string path, inodes_.Path(ino));
+  bool truncating = rf & OpenFlags::kTruncate;
+  bool need_stat = !truncating && opts_.cache != CacheMode::kLoose;
+  if (!need_stat && !truncating && !inodes_.CachedAttr(ino, clock_())) need_stat = true;
+
+  std::shared_ptr<RemoteFs> used;
+  std::optional<FileAttr> fresh;
+  SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFile> file,
+                         WithFs(
+                             true,
+                             [&](RemoteFs& fs) -> Result<std::unique_ptr<RemoteFile>> {
+                               // Close-to-open: the server's size and mtime decide whether the
+                               // kernel may keep its page cache. The stat runs concurrently with
+                               // the OPEN, so it costs no extra round trip.
+                               std::future<Result<FileAttr>> st;
+                               if (need_stat) {
+                                 bool follow = opts_.follow_symlinks;
+                                 st = std::async(std::launch::async, [&fs, &path, follow] {
+                                   return follow ? fs.Stat(path) : fs.Lstat(path);
+                                 });
+                               }
+                               Result<std::unique_ptr<RemoteFile>> r = fs.Open(path, rf);
+                               if (need_stat) {
+                                 Result<FileAttr> a = st.get();
+                                 if (a.ok()) fresh = *a;
+                               }
+                               return r;
+                             },
+                             &used));
+  OpenReply reply;
+  if (truncating) {
+    inodes_.ForgetContentVersion(ino);
+    inodes_.NoteWrite(ino, 0, WallNow());
+    if (auto a = inodes_.CachedAttr(ino, clock_())) {
+      FileAttr t = *a;
+      t.size = 0;
+      inodes_.SetAttr(ino, t, Expiry(opts_.attr_timeout));
+      dirs_.UpdateAttr(Parent(path), Base(path), t);
+    }
+  } else if (fresh) {
+    std::optional<FileAttr> before = inodes_.LastAttr(ino);
+    bool changed = !before || before->size != fresh->size || before->mtime != fresh->mtime ||
+                   before->mode != fresh->mode;
+    // Close-to-open: the kernel may hold attributes (size) from a lookup up to
+    // attr_timeout old; if the server's differ, make it ask again before reading.
+    if (changed && invalidate_attrs_) invalidate_attrs_(ino);
+    inodes_.SetAttr(ino, *fresh, Expiry(opts_.attr_timeout));
+    dirs_.UpdateAttr(Parent(path), Base(path), *fresh);
+    bool same = inodes_.SwapContentVersion(ino, fresh->size, fresh->mtime);
+    reply.keep_cache =
+        opts_.cache == CacheMode::kLoose || (opts_.cache == CacheMode::kDefault && same);
+  } else {
+    reply.keep_cache = opts_.cache == CacheMode::kLoose;
+  }
+  auto f = std::make_shared<OpenFile>(ino, rf, opts_);
+  uint64_t hint = fresh ? fresh->size : UINT64_MAX;
+  auto backing = f->MakeBacking(used, std::move(file), hint);
+  // Small-file reads: the first request goes out with the open's reply, saving a round
+  // trip per file (`cat`, compilers, `grep -r`).
+  if (backing->read_ahead && !f->writable() && fresh && fresh->IsRegular())
+    backing->read_ahead->Prefetch(fresh->size);
+  f->set_backing(std::move(backing));
+  std::lock_guard<std::mutex> l(files_mu_);
+  reply.fh = next_fh_++;
+  files_[reply.fh] = std::move(f);
+  return reply;
+}
+
+Result<std::pair<Entry, OpenReply>> RemoteFilesystem::Create(uint64_t parent,
+                                                             const std::string& name, uint32_t mode,
+                                                             int flags) {
+  SKIFF_RETURN_IF_ERROR(CheckWritable());
+  SKIFF_ASSIGN_OR_RETURN(std::string path, ChildPath(parent, name));
+  uint32_t rf = RemoteOpenFlags(flags) | OpenFlags::kCreate;
+  if (flags & O_EXCL) rf |= OpenFlags::kExclusive;
+  std::shared_ptr<RemoteFs> used;
+  SKIFF_ASSIGN_OR_RETURN(
+      std::unique_ptr<RemoteFile> file,
+      WithFs(
+          false, [&](RemoteFs& fs) { return fs.Open(path, rf, mode & 07777); }, &used));
+  // The new file's attributes are known without asking: size 0, our mode minus the
+  // server's umask, owned by the server-side user. Both are learned by one fstat on the
+  // first create of the mount. Without O_EXCL or O_TRUNC the file may have existed
+  // (another client made it since we last listed the directory), so ask then.
+  std::optional<FileAttr> a;
+  if (rf & (OpenFlags::kExclusive | OpenFlags::kTruncate)) a = Synthesize(S_IFREG, mode, 0);
+  if (!a) {
+    Result<FileAttr> st = file->Stat();
+    if (!st.ok()) {
+      if (ConnectionFailed(st.status())) keeper_.ReportLost(used);
+      return st.status().WithContext("fstat of new file " + path);
+    }
+    LearnIdentity(mode, *st);
+    a = *st;
+  }
+  auto now = clock_();
+  auto [ino, attr] = inodes_.Remember(path, *a, Expiry(opts_.attr_timeout), 1, true, now);
+  inodes_.SwapContentVersion(ino, attr.size, attr.mtime);
+  dirs_.Add(Parent(path), name, attr);
+  auto f = std::make_shared<OpenFile>(ino, rf, opts_);
+  f->set_backing(f->MakeBacking(used, std::move(file), attr.size));
+  OpenReply reply;
+  {
+    std::lock_guard<std::mutex> l(files_mu_);
+    reply.fh = next_fh_++;
+    files_[reply.fh] = std::move(f);
+  }
+  return std::make_pair(MakeEntry(ino, attr), reply);
+}
+
+Status RemoteFilesystem::Reopen(OpenFile& f) {
+  SKIFF_ASSIGN_OR_RETURN(std::string path, inodes_.Path(f.ino()));
+  std::shared_ptr<RemoteFs> used;
+  SKIFF_ASSIGN_OR_RETURN(
+      std::unique_ptr<RemoteFile> file,
+      WithFs(
+          true, [&](RemoteFs& fs) { return fs.Open(path, f.reopen_flags()); }, &used));
+  std::optional<FileAttr> a = inodes_.CachedAttr(f.ino(), clock_());
+  f.set_backing(f.MakeBacking(used, std::move(file), a ? a->size : UINT64_MAX));
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<OpenFile::Backing>> RemoteFilesystem::UsableBacking(OpenFile& f) {
+  std::shared_ptr<OpenFile::Backing> b = f.backing();
+  if (!b) return Status(Code::kStale, "file handle has no remote file");
+  if (!keeper_.IsLost(b->fs)) return b;
+  // The connection under this handle died. Reopening is safe when no data can have been
+  // lost: a read-only handle, or a writable one whose every write was acknowledged.
+  bool safe = !b->write_behind || (!b->write_behind->pending() && b->write_behind->Drain().ok());
+  if (!keeper_.can_reconnect() || !safe)
+    return Status(Code::kStale,
+                  safe ? "the connection under this open file was lost"
+                       : "the connection was lost with writes in flight; data written since "
+                         "the last successful fsync may be lost; reopen the file");
+  SKIFF_RETURN_IF_ERROR(Reopen(f));
+  return f.backing();
+}
+
+Result<std::string> RemoteFilesystem::Read(uint64_t fh, uint64_t offset, uint32_t size) {
+  std::shared_ptr<OpenFile> f = FindFile(fh);
+  if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
+  for (int attempt = 0;; ++attempt) {
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<OpenFile::Backing> b, UsableBacking(*f));
+    if (!b->read_ahead) return Status::Permission("file is not open for reading");
+    Result<std::string> r = b->read_ahead->Read(offset, size);
+    if (!r.ok() && ConnectionFailed(r.status())) {
+      keeper_.ReportLost(b->fs);
+      if (attempt == 0 && keeper_.can_reconnect() && !f->writable()) continue;
+    }
+    return r;
+  }
+}
+
+Result<size_t> RemoteFilesystem::Write(uint64_t fh, uint64_t offset, std::string_view data) {
+  SKIFF_RETURN_IF_ERROR(CheckWritable());
+  std::shared_ptr<OpenFile> f = FindFile(fh);
+  if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<OpenFile::Backing> b, UsableBacking(*f));
+  if (!b->write_behind) return Status::Permission("file is not open for writing");
+  if (b->read_ahead) b->read_ahead->Invalidate();
+  Status s = b->write_behind->Write(offset, data);
+  if (!s.ok()) {
+    if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+    return s;
+  }
+  // Keep the cached size (inode and listing) in step with what the kernel now believes.
+  if (std::optional<FileAttr> a = inodes_.NoteWrite(f->ino(), offset + data.size(), WallNow())) {
+    if (Result<std::string> path = inodes_.Path(f->ino()); path.ok())
+      dirs_.UpdateAttr(Parent(*path), Base(*path), *a);
+  }
+  return data.size();
+}
+
+Status RemoteFilesystem::Flush(uint64_t fh) {
+  std::shared_ptr<OpenFile> f = FindFile(fh);
+  if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
+  std::shared_ptr<OpenFile::Backing> b = f->backing();
+  if (!b || !b->write_behind) return Status::Ok();
+  Status s = b->write_behind->Drain();
+  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+  return s;
+}
+
+Status RemoteFilesystem::Fsync(uint64_t fh, bool datasync) {
+  std::shared_ptr<OpenFile> f = FindFile(fh);
+  if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
+  std::shared_ptr<OpenFile::Backing> b = f->backing();
+  if (!b) return Status(Code::kStale, "file handle has no remote file");
+  if (b->write_behind) SKIFF_RETURN_IF_ERROR(b->write_behind->Drain());
+  Status s = b->file->Sync();
+  // Without fsync@openssh.com every write has still been acknowledged by the server
+  // (it is in the server's page cache); that is the best SFTP can do, so succeed.
+  if (s.Is(Code::kUnsupported)) return Status::Ok();
+  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+  return s;
+}
+
+Status RemoteFilesystem::Release(uint64_t fh) {
+  std::shared_ptr<OpenFile> f;
+  {
+    std::lock_guard<std::mutex> l(files_mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) return Status::Invalid("unknown file handle " + std::to_string(fh));
+    f = std::move(it->second);
+    files_.erase(it);
+  }
+  std::shared_ptr<OpenFile::Backing> b = f->backing();
+  f->set_backing(nullptr);
+  if (!b) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> l(closer_mu_);
+    closer_queue_.push_back(std::move(b));
+  }
+  closer_cv_.notify_all();
+  return Status::Ok();
+}
+
+}  // namespace skiff::fs
