@@ -32,13 +32,14 @@ constexpr size_t kReadChunk = 1 << 20;
 constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
 // Files in flight. Each new small file costs ~5 sequential round trips (open, write,
 // fsetstat, close, rename) and an unchanged one 1 (hardlink), so throughput on a tree of
-// small files is bounded by latency unless many files overlap. OpenSSH's sftp-server
-// handles requests in order on one channel, so more workers only help until its queue
-// is never empty; the SFTP client caps what is in flight (64 requests / 16 MiB) anyway.
-// Memory: each worker holds at most one 1 MiB read chunk plus its writer's window.
-constexpr int kFileWorkers = 16;
+// small files is bounded by latency unless many files overlap. Measured on loopback
+// through the benchmark's counting relay (5000 small files, load ~9 on 2 cores): 16
+// workers 15.5 s, 64 workers 4.9 s (rsync 1.9 s). The SFTP client caps
+// what is in flight (64 requests / 16 MiB), so more workers than that gain nothing.
+// Memory: a worker holds at most one 1 MiB read chunk; its writes wait in the client.
+constexpr int kFileWorkers = 64;
 // Outstanding entries (including finished ones waiting for an earlier one).
-constexpr size_t kMaxPendingEntries = 256;
+constexpr size_t kMaxPendingEntries = 1024;
 
 // Streams the previous manifest alongside the scan (both in manifest order).
 class PrevCursor {
