@@ -1,0 +1,84 @@
+// RemoteStreamReader's size hint: a small file costs one read request instead of a full
+// read-ahead window, and a file longer than its hint is still read to the end.
+#include "sync/remote_stream.h"
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+
+#include "transport/mem_remote_fs.h"
+
+using namespace skiff;
+using namespace skiff::sync;
+
+namespace {
+
+// Counts the read requests issued on a file.
+class CountingFile : public RemoteFile {
+ public:
+  explicit CountingFile(std::unique_ptr<RemoteFile> in) : in_(std::move(in)) {}
+  std::atomic<int> reads{0};
+  Result<std::string> Read(uint64_t o, uint32_t n) override {
+    ++reads;
+    return in_->Read(o, n);
+  }
+  Status Write(uint64_t o, std::string_view d) override { return in_->Write(o, d); }
+  void ReadAsync(uint64_t o, uint32_t n, ReadCallback cb) override {
+    ++reads;
+    in_->ReadAsync(o, n, std::move(cb));
+  }
+  void WriteAsync(uint64_t o, std::string d, DoneCallback cb) override {
+    in_->WriteAsync(o, std::move(d), std::move(cb));
+  }
+  Result<FileAttr> Stat() override { return in_->Stat(); }
+  Status SetStat(const FileAttr& a) override { return in_->SetStat(a); }
+  Status Sync() override { return in_->Sync(); }
+  Status Close() override { return in_->Close(); }
+
+ private:
+  std::unique_ptr<RemoteFile> in_;
+};
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 23);
+  return s;
+}
+
+// Reads `content` back through a reader with chunk 4096, depth 32 and the given hint;
+// returns the number of read requests.
+int ReadBack(const std::string& content, uint64_t hint) {
+  MemRemoteFs mem;
+  {
+    auto f = mem.Open("/f", OpenFlags::kWrite | OpenFlags::kCreate, 0600);
+    BOOST_REQUIRE(f.ok());
+    if (!content.empty()) BOOST_REQUIRE((*f)->Write(0, content).ok());
+    BOOST_REQUIRE((*f)->Close().ok());
+  }
+  auto in = mem.Open("/f", OpenFlags::kRead);
+  BOOST_REQUIRE(in.ok());
+  CountingFile file(std::move(*in));
+  std::string got;
+  {
+    RemoteStreamReader r(file, 4096, 32);
+    r.set_size_hint(hint);
+    while (true) {
+      auto c = r.Next();
+      BOOST_REQUIRE(c.ok());
+      if (c->empty()) break;
+      got += *c;
+    }
+  }
+  BOOST_TEST(got == content);
+  return file.reads.load();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(remote_stream_reader_size_hint_bounds_read_ahead) {
+  BOOST_TEST(ReadBack(Pattern(1000), 1000) == 1);       // short read shows EOF
+  BOOST_TEST(ReadBack("", 0) == 1);                     // empty file
+  BOOST_TEST(ReadBack(Pattern(8192), 8192) == 3);       // exact chunks: one more read for EOF
+  BOOST_TEST(ReadBack(Pattern(50000), 100) >= 13);      // longer than the hint: read to the end
+  BOOST_TEST(ReadBack(Pattern(50000), 50000) == 13);    // 12 full chunks + the short one
+  BOOST_TEST(ReadBack(Pattern(1000), UINT64_MAX) > 1);  // no hint: the whole window
+}
