@@ -138,6 +138,7 @@ class BackupEngine::Impl {
   Status ProcessFile(const std::string& local, const std::string& rel, const LocalStat& st,
                      const Written& written);
   Status RemoveExtras(const std::string& remote_dir, const std::set<std::string>& keep);
+  Status SetDirAttrs(const std::string& dst, const ManifestEntry& e);  // any thread
 
   // Any thread.
   void Warn(const std::string& msg) {
@@ -184,7 +185,9 @@ class BackupEngine::Impl {
   std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
   std::mutex warn_mu_;                   // guards warnings_ and calls of opts_.warn
   uint64_t warnings_ = 0;                // guarded by warn_mu_
-  std::unique_ptr<JobWindow> window_;    // during Run; destroyed before the members above
+  // Directories (path, entry) whose attributes are set at the end (not when resuming).
+  std::vector<std::pair<std::string, ManifestEntry>> deferred_dirs_;
+  std::unique_ptr<JobWindow> window_;  // during Run; destroyed before the members above
 };
 
 BackupEngine::BackupEngine(const Repository& repo, LocalFs& local, BackupOptions opts)
@@ -604,12 +607,22 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
     }
   }
   // After every entry below has finished: their renames and links touch the mtime.
-  return window_->Then([this, e, dst, written]() -> Status {
-    if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(dst, *written));
-    return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime,
-                      e.uid, e.gid)
-        .WithContext("setting attributes of " + dst);
-  });
+  if (resuming_) {
+    return window_->Then([this, e, dst, written]() -> Status {
+      SKIFF_RETURN_IF_ERROR(RemoveExtras(dst, *written));
+      return SetDirAttrs(dst, e);
+    });
+  }
+  // A fresh tree: the attributes are set once the whole tree is there (Run), all
+  // directories in flight at once, so the scan never waits behind the files' requests.
+  deferred_dirs_.emplace_back(dst, e);
+  return Status::Ok();
+}
+
+Status BackupEngine::Impl::SetDirAttrs(const std::string& dst, const ManifestEntry& e) {
+  return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime, e.uid,
+                    e.gid)
+      .WithContext("setting attributes of " + dst);
 }
 
 Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::string& rel,
@@ -759,6 +772,16 @@ Result<BackupStats> BackupEngine::Impl::Run() {
     window_ = std::make_unique<JobWindow>(kFileWorkers, kMaxPendingEntries);
     for (const auto& [n, p] : sources) SKIFF_RETURN_IF_ERROR(ProcessSource(p, n, top));
     SKIFF_RETURN_IF_ERROR(window_->Drain());
+    // Every file is in place: nothing below changes a directory's mtime any more.
+    auto results = std::make_shared<std::vector<Status>>(deferred_dirs_.size());
+    for (size_t i = 0; i < deferred_dirs_.size(); ++i)
+      SKIFF_RETURN_IF_ERROR(window_->Submit(
+          [this, i, results] {
+            (*results)[i] = SetDirAttrs(deferred_dirs_[i].first, deferred_dirs_[i].second);
+          },
+          [i, results] { return (*results)[i]; }));
+    SKIFF_RETURN_IF_ERROR(window_->Drain());
+    deferred_dirs_.clear();
   }
   if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(incomplete_, *top));
 
