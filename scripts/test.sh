@@ -17,6 +17,8 @@ echo "== tests"
 ctest --test-dir build-asan --output-on-failure -j2
 
 echo "== fuzz targets (clang, libFuzzer, ${SKIFF_FUZZ_SECONDS:-30}s each)"
-BUILD_DIR=build-fuzz ./scripts/build.sh -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DSKIFF_FUZZ=ON -DSKIFF_SANITIZE=ON -DSKIFF_FUZZ_SECONDS="${SKIFF_FUZZ_SECONDS:-30}"
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DSKIFF_FUZZ=ON -DSKIFF_SANITIZE=ON \
+  -DSKIFF_FUZZ_SECONDS="${SKIFF_FUZZ_SECONDS:-30}" >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_targets
 ctest --test-dir build-fuzz --output-on-failure
