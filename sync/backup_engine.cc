@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -40,6 +41,32 @@ constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
 constexpr int kFileWorkers = 64;
 // Outstanding entries (including finished ones waiting for an earlier one).
 constexpr size_t kMaxPendingEntries = 1024;
+
+// Opens once a directory exists on the server; jobs for entries below it wait on it.
+// Jobs are started in submission order and a directory's job is submitted before any
+// job below it, so a waiting job only ever waits for one already running.
+class DirGate {
+ public:
+  void Open(Status st) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      status_ = std::move(st);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  Status Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return done_; });
+    return status_;
+  }
+
+ private:
+  std::mutex mu_;  // guards done_ and status_
+  std::condition_variable cv_;
+  bool done_ = false;
+  Status status_;
+};
 
 // Streams the previous manifest alongside the scan (both in manifest order).
 class PrevCursor {
@@ -187,6 +214,8 @@ class BackupEngine::Impl {
   uint64_t warnings_ = 0;                // guarded by warn_mu_
   // Directories (path, entry) whose attributes are set at the end (not when resuming).
   std::vector<std::pair<std::string, ManifestEntry>> deferred_dirs_;
+  // The directory being scanned while it is created by a job (null: it exists).
+  std::shared_ptr<DirGate> parent_gate_;
   std::unique_ptr<JobWindow> window_;  // during Run; destroyed before the members above
 };
 
@@ -462,7 +491,16 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     if (p && p->type == EntryType::kFile) prev = *p;
   }
   auto job = std::make_shared<FileJob>();
-  auto work = [this, local, rel, st, e, prev, job] { RunFileJob(local, rel, st, e, prev, *job); };
+  auto work = [this, local, rel, st, e, prev, job, gate = parent_gate_] {
+    if (gate) {
+      Status g = gate->Wait();
+      if (!g.ok()) {
+        job->status = g;
+        return;
+      }
+    }
+    RunFileJob(local, rel, st, e, prev, *job);
+  };
   auto finish = [this, e, key, job, written, name, had_prev = prev.has_value(),
                  nlink = st.nlink]() mutable -> Status {
     if (!job->status.ok()) return job->status;
@@ -581,19 +619,37 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
   e.ino = st.ino;
   e.ctime = st.ctime;
   const std::string dst = Dst(rel);
-  Status mk = fs_.Mkdir(dst, 0700);
-  if (!mk.ok()) {
-    auto a = fs_.Lstat(dst);
-    if (!resuming_ || !a.ok()) return mk.WithContext("creating " + dst);
-    if (!a->IsDir()) {
-      SKIFF_RETURN_IF_ERROR(ClearRemote(dst));
-      SKIFF_RETURN_IF_ERROR(fs_.Mkdir(dst, 0700).WithContext("creating " + dst));
+  std::shared_ptr<DirGate> gate;
+  if (resuming_) {
+    Status mk = fs_.Mkdir(dst, 0700);
+    if (!mk.ok()) {
+      auto a = fs_.Lstat(dst);
+      if (!a.ok()) return mk.WithContext("creating " + dst);
+      if (!a->IsDir()) {
+        SKIFF_RETURN_IF_ERROR(ClearRemote(dst));
+        SKIFF_RETURN_IF_ERROR(fs_.Mkdir(dst, 0700).WithContext("creating " + dst));
+      }
     }
+    SKIFF_RETURN_IF_ERROR(window_->Then([this, e] {
+      ++stats_.dirs;
+      return Add(e);
+    }));
+  } else {
+    // A fresh tree: created by a job like the files, so the scan does not wait for it;
+    // the jobs below wait for the gate instead.
+    gate = std::make_shared<DirGate>();
+    SKIFF_RETURN_IF_ERROR(window_->Submit(
+        [this, dst, gate, parent = parent_gate_] {
+          Status st = parent ? parent->Wait() : Status::Ok();
+          if (st.ok()) st = fs_.Mkdir(dst, 0700).WithContext("creating " + dst);
+          gate->Open(st);
+        },
+        [this, e, gate] {
+          SKIFF_RETURN_IF_ERROR(gate->Wait());
+          ++stats_.dirs;
+          return Add(e);
+        }));
   }
-  SKIFF_RETURN_IF_ERROR(window_->Then([this, e] {
-    ++stats_.dirs;
-    return Add(e);
-  }));
   bool descend = !(opts_.one_file_system && st.dev != root_dev);
   auto written = std::make_shared<std::set<std::string>>();
   if (descend) {
@@ -602,8 +658,16 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
       Warn("cannot list " + local + ": " + names.status().ToString());
     } else {
       std::sort(names->begin(), names->end());
-      for (const auto& n : *names)
-        SKIFF_RETURN_IF_ERROR(ProcessEntry(local + "/" + n, rel + "/" + n, root_dev, written));
+      std::shared_ptr<DirGate> outer = parent_gate_;
+      parent_gate_ = gate;
+      for (const auto& n : *names) {
+        Status st2 = ProcessEntry(local + "/" + n, rel + "/" + n, root_dev, written);
+        if (!st2.ok()) {
+          parent_gate_ = outer;
+          return st2;
+        }
+      }
+      parent_gate_ = outer;
     }
   }
   // After every entry below has finished: their renames and links touch the mtime.
@@ -665,6 +729,7 @@ Status BackupEngine::Impl::ProcessEntry(const std::string& local, const std::str
     e.ctime = st->ctime;
     e.link_target = *target;
     const std::string dst = Dst(rel);
+    if (parent_gate_) SKIFF_RETURN_IF_ERROR(parent_gate_->Wait());
     if (resuming_) SKIFF_RETURN_IF_ERROR(ClearRemote(dst));
     SKIFF_RETURN_IF_ERROR(fs_.Symlink(*target, dst).WithContext("creating symlink " + dst));
     if (fs_.caps().lsetstat) {
