@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "sync/content_hash.h"
 #include "sync/delta_matcher.h"
@@ -122,7 +123,12 @@ class BackupEngine::Impl {
   Impl(const Repository& repo, LocalFs& local, BackupOptions opts)
       : repo_(repo), fs_(repo.fs()), local_(local), opts_(std::move(opts)) {}
 
-  Result<BackupStats> Run();
+  Result<BackupStats> Run() {
+    run_thread_ = std::this_thread::get_id();
+    auto r = RunInner();
+    FlushWarnings();  // also those of a failed run
+    return r;
+  }
 
  private:
   struct FileResult {
@@ -150,6 +156,7 @@ class BackupEngine::Impl {
                                                  const ManifestEntry* prev_for_delta);
   Result<std::optional<FileResult>> HashLocal(const std::string& local, const LocalStat& st,
                                               bool store_signature);
+  Result<BackupStats> RunInner();
   Status PutSignature(const std::string& hash, const FileSignature& sig);
   Status SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid);
   Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
@@ -167,13 +174,32 @@ class BackupEngine::Impl {
   Status RemoveExtras(const std::string& remote_dir, const std::set<std::string>& keep);
   Status SetDirAttrs(const std::string& dst, const ManifestEntry& e);  // any thread
 
-  // Any thread.
+  // Any thread. opts_.warn is only ever called on the thread running Run: a worker's
+  // warning waits in queued_warnings_ until the next finisher (or the end of Run).
   void Warn(const std::string& msg) {
-    std::lock_guard<std::mutex> l(warn_mu_);
-    ++warnings_;
+    {
+      std::lock_guard<std::mutex> l(warn_mu_);
+      ++warnings_;
+      if (std::this_thread::get_id() != run_thread_) {
+        queued_warnings_.push_back(msg);
+        return;
+      }
+    }
+    FlushWarnings();
     if (opts_.warn) opts_.warn(msg);
   }
+  // The Run thread only.
+  void FlushWarnings() {
+    std::vector<std::string> q;
+    {
+      std::lock_guard<std::mutex> l(warn_mu_);
+      q.swap(queued_warnings_);
+    }
+    if (opts_.warn)
+      for (const auto& m : q) opts_.warn(m);
+  }
   void SyncWarnings() {
+    FlushWarnings();
     std::lock_guard<std::mutex> l(warn_mu_);
     stats_.warnings = warnings_;
   }
@@ -208,10 +234,12 @@ class BackupEngine::Impl {
     bool ready;  // false while the first name is in flight (or if it vanished)
   };
   std::map<std::pair<uint64_t, uint64_t>, GroupInfo> groups_;  // (dev, ino) of nlink > 1
-  std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
-  std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
-  std::mutex warn_mu_;                   // guards warnings_ and calls of opts_.warn
-  uint64_t warnings_ = 0;                // guarded by warn_mu_
+  std::mutex sig_mu_;                         // guards sig_dirs_made_; held while creating one
+  std::set<std::string> sig_dirs_made_;       // guarded by sig_mu_
+  std::mutex warn_mu_;                        // guards warnings_ and calls of opts_.warn
+  uint64_t warnings_ = 0;                     // guarded by warn_mu_
+  std::vector<std::string> queued_warnings_;  // guarded by warn_mu_
+  std::thread::id run_thread_ = std::this_thread::get_id();
   // Directories (path, entry) whose attributes are set at the end (not when resuming).
   std::vector<std::pair<std::string, ManifestEntry>> deferred_dirs_;
   // The directory being scanned while it is created by a job (null: it exists).
@@ -503,6 +531,7 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
   };
   auto finish = [this, e, key, job, written, name, had_prev = prev.has_value(),
                  nlink = st.nlink]() mutable -> Status {
+    FlushWarnings();
     if (!job->status.ok()) return job->status;
     if (!job->result) return Status::Ok();  // vanished or unreadable: warned
     const FileResult& r = *job->result;
@@ -755,7 +784,7 @@ Status BackupEngine::Impl::ProcessSource(const std::string& local, const std::st
   return ProcessEntry(local, rel, st->dev, written);
 }
 
-Result<BackupStats> BackupEngine::Impl::Run() {
+Result<BackupStats> BackupEngine::Impl::RunInner() {
   // Sources: each becomes the top-level entry named by its last component.
   std::vector<std::pair<std::string, std::string>> sources;  // (name, local path)
   for (std::string s : opts_.sources) {

@@ -20,6 +20,10 @@
 // Files that vanish, change while read, or cannot be read, and special files, are
 // warnings: the run completes without them (or with what was read) and reports them.
 //
+// Concurrency: files (and, in a fresh tree, directories) are transferred by a JobWindow
+// of worker threads, many at once; the manifest, statistics, warnings' order relative to
+// the manifest and the progress callback stay in scan order on the calling thread
+// (`warn` may be called from a worker thread, one call at a time).
 // Not thread-safe; one Run per engine. The Repository and LocalFs must outlive it.
 // After a failed Run the repository holds no new snapshot; the next Run resumes.
 #pragma once
