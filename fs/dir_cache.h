@@ -28,6 +28,15 @@ class DirCache {
   // A fresh listing of `dir`, or nullopt.
   std::optional<std::vector<DirEntry>> Get(const std::string& dir, TimePoint now) const;
   void Put(const std::string& dir, const std::vector<DirEntry>& entries, TimePoint expiry);
+  // Counts our namespace changes (Add, Erase, UpdateAttr, Invalidate*). Read it before
+  // fetching a listing in the background, and store the result with PutIfUnchanged.
+  uint64_t generation() const;
+  // Put, unless a change was recorded since `generation` or a fresh listing is cached.
+  // Returns whether it stored the listing.
+  bool PutIfUnchanged(const std::string& dir, const std::vector<DirEntry>& entries,
+                      TimePoint expiry, uint64_t generation, TimePoint now);
+  // Whether a fresh listing of `dir` is cached (no copy made).
+  bool Fresh(const std::string& dir, TimePoint now) const;
   // Whether `name` is in a fresh listing of `dir`; fills `attr` when present.
   Presence Lookup(const std::string& dir, const std::string& name, TimePoint now,
                   FileAttr* attr) const;
@@ -44,8 +53,9 @@ class DirCache {
     std::map<std::string, FileAttr> entries;
     TimePoint expiry;
   };
-  mutable std::mutex mu_;  // guards listings_
+  mutable std::mutex mu_;  // guards listings_, generation_
   std::map<std::string, Listing> listings_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace skiff::fs

@@ -68,6 +68,7 @@ Status ApplyOne(const std::string& opt, MountOptions& o) {
     } else if (value == "no" || value == "strict") {
       o.cache = CacheMode::kStrict;
       o.attr_timeout = o.entry_timeout = o.negative_timeout = o.dir_timeout = o.link_timeout = 0;
+      o.dir_prefetch = 0;  // listings are not cached, so prefetching them is useless
     } else if (value == "loose") {
       o.cache = CacheMode::kLoose;
       o.attr_timeout = o.entry_timeout = o.negative_timeout = o.dir_timeout = o.link_timeout = 3600;
@@ -97,6 +98,12 @@ Status ApplyOne(const std::string& opt, MountOptions& o) {
   if (name == "cache_timeout") {
     SKIFF_ASSIGN_OR_RETURN(double s, ParseSeconds(name, value));
     o.attr_timeout = o.entry_timeout = o.negative_timeout = o.dir_timeout = o.link_timeout = s;
+    return Status::Ok();
+  }
+  if (name == "dir_prefetch") {
+    SKIFF_ASSIGN_OR_RETURN(uint64_t n, ParseUint(name, value));
+    if (n > 64) return Status::Invalid("option dir_prefetch=" + value + ": must be 0..64");
+    o.dir_prefetch = static_cast<int>(n);
     return Status::Ok();
   }
   if (name == "readahead_requests") {

@@ -27,6 +27,10 @@ struct MountOptions {
   double dir_timeout = 20;
   double link_timeout = 20;
 
+  // Threads that list, in the background, the subdirectories of a directory being opened
+  // (a tree walk then waits ~one round trip per level); 0 turns it off.
+  int dir_prefetch = 16;
+
   bool follow_symlinks = false;
   bool read_only = false;
   bool reconnect = false;

@@ -14,6 +14,8 @@ namespace skiff::fs {
 using internal::ConnectionFailed;
 using internal::Join;
 using internal::kFallbackBlocks;
+using internal::kMaxPrefetchesPerListing;
+using internal::kMaxQueuedPrefetches;
 using internal::kRenameExchange;
 using internal::kRenameNoReplace;
 using internal::LogWarning;
@@ -29,9 +31,14 @@ RemoteFilesystem::RemoteFilesystem(std::vector<std::shared_ptr<RemoteFs>> connec
       inodes_("/"),
       local_uid_(getuid()),
       local_gid_(getgid()),
-      closer_([this] { CloserLoop(); }) {}
+      closer_([this] { CloserLoop(); }) {
+  int workers = opts_.dir_timeout > 0 && !opts_.follow_symlinks ? opts_.dir_prefetch : 0;
+  prefetcher_ = std::make_unique<DirPrefetcher>(
+      workers, kMaxQueuedPrefetches, [this](const std::string& dir) { PrefetchOne(dir); });
+}
 
 RemoteFilesystem::~RemoteFilesystem() {
+  prefetcher_->Stop();
   {
     std::lock_guard<std::mutex> l(closer_mu_);
     closer_stop_ = true;
@@ -326,7 +333,14 @@ Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t
 
   std::shared_ptr<OpenFile::Backing> b = f ? f->backing() : nullptr;
   Status s;
-  if (b && (!path.ok() || req.size)) {
+  constexpr uint32_t kBehindable = FileAttr::kPermissions | FileAttr::kTimes;
+  if (b && b->write_behind && path.ok() && (set.valid & ~kBehindable) == 0 &&
+      !keeper_.IsLost(b->fs)) {
+    // chmod/utimens of a file open for writing (tar, cp -p): fsetstat queued behind the
+    // writes on the same channel (the server answers in order), not waited for here; a
+    // failure surfaces at flush/fsync/close like a write's. Saves a round trip per file.
+    b->write_behind->SetStatBehind(set);
+  } else if (b && (!path.ok() || req.size)) {
     s = b->file->SetStat(set);  // fsetstat: works on unlinked files, orders after writes
     if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
   } else if (!path.ok()) {
@@ -520,10 +534,33 @@ Result<uint64_t> RemoteFilesystem::OpenDir(uint64_t ino) {
     }
     dirs_.Put(path, d->entries, Expiry(opts_.dir_timeout));
   }
+  PrefetchSubdirs(path, d->entries);
   std::lock_guard<std::mutex> l(files_mu_);
   uint64_t dh = next_fh_++;
   dir_handles_[dh] = std::move(d);
   return dh;
+}
+
+void RemoteFilesystem::PrefetchSubdirs(const std::string& dir,
+                                       const std::vector<DirEntry>& entries) {
+  auto now = clock_();
+  size_t queued = 0;
+  for (const auto& e : entries) {
+    if (queued >= kMaxPrefetchesPerListing) break;
+    if (!e.attr.IsDir()) continue;
+    std::string child = Join(dir, e.name);
+    if (dirs_.Fresh(child, now)) continue;
+    prefetcher_->Enqueue(child);
+    ++queued;
+  }
+}
+
+void RemoteFilesystem::PrefetchOne(const std::string& dir) {
+  if (dirs_.Fresh(dir, clock_())) return;  // the user's own OpenDir got there first
+  uint64_t generation = dirs_.generation();
+  Result<std::vector<DirEntry>> r = WithFs(false, [&](RemoteFs& fs) { return fs.ReadDir(dir); });
+  if (!r.ok()) return;  // a guess that failed: the user's own OpenDir will report it
+  dirs_.PutIfUnchanged(dir, *r, Expiry(opts_.dir_timeout), generation, clock_());
 }
 
 Status RemoteFilesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,

@@ -30,6 +30,7 @@
 
 #include "fs/connection_keeper.h"
 #include "fs/dir_cache.h"
+#include "fs/dir_prefetcher.h"
 #include "fs/inode_table.h"
 #include "fs/mount_options.h"
 #include "fs/open_file.h"
@@ -133,6 +134,8 @@ class RemoteFilesystem {
 
   // Waits until every released file has been closed on the server (tests; unmount).
   void WaitForBackgroundCloses();
+  // Waits until background directory listings (MountOptions::dir_prefetch) are done (tests).
+  void WaitForDirPrefetch() { prefetcher_->WaitIdle(); }
 
   // For tests and the round-trip documentation.
   size_t inode_count() const { return inodes_.size(); }
@@ -170,6 +173,8 @@ class RemoteFilesystem {
   static std::string Parent(const std::string& path);
   static std::string Base(const std::string& path);
   void CloserLoop();
+  void PrefetchSubdirs(const std::string& dir, const std::vector<DirEntry>& entries);
+  void PrefetchOne(const std::string& dir);
 
   MountOptions opts_;
   Clock clock_;
@@ -196,6 +201,8 @@ class RemoteFilesystem {
   bool closer_stop_ = false;
   bool closer_busy_ = false;  // a Backing taken off the queue is being closed
   std::thread closer_;
+
+  std::unique_ptr<DirPrefetcher> prefetcher_;  // set in the constructor; stopped first
 };
 
 }  // namespace skiff::fs

@@ -41,6 +41,9 @@ inline constexpr unsigned kRenameExchange = 2;
 // filesystem rather than failing (df, and programs that check free space before
 // writing, would otherwise refuse to work). 1 TiB free in 4 KiB blocks.
 inline constexpr uint64_t kFallbackBlocks = 1ull << 28;
+// Directory prefetch bounds: subdirectories queued per opened directory, and in all.
+inline constexpr size_t kMaxPrefetchesPerListing = 256;
+inline constexpr size_t kMaxQueuedPrefetches = 1024;
 
 }  // namespace skiff::fs::internal
 

@@ -1,6 +1,7 @@
 #include "fs/write_behind.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace skiff::fs {
 
@@ -23,7 +24,8 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
     {
       std::unique_lock<std::mutex> l(st->mu);
       st->cv.wait(l, [&] {
-        return !st->error.ok() || st->in_flight_bytes + n <= max_bytes_ || st->in_flight == 0;
+        return !st->error.ok() ||
+               (st->setstats == 0 && (st->in_flight_bytes + n <= max_bytes_ || st->in_flight == 0));
       });
       if (!st->error.ok()) return st->error;
       st->in_flight_bytes += n;
@@ -41,6 +43,26 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
     done += n;
   }
   return Status::Ok();
+}
+
+void WriteBehind::SetStatBehind(const FileAttr& attr) {
+  std::shared_ptr<State> st = state_;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    ++st->in_flight;
+    ++st->setstats;
+  }
+  // The destructor waits for in_flight == 0, so file_ outlives the call; the thread
+  // touches only `st` (shared) after that.
+  RemoteFile* file = file_;
+  std::thread([st, file, attr] {
+    Status s = file->SetStat(attr);
+    std::lock_guard<std::mutex> l(st->mu);
+    if (!s.ok() && st->error.ok()) st->error = s.WithContext("setattr behind writes");
+    --st->setstats;
+    --st->in_flight;
+    st->cv.notify_all();
+  }).detach();
 }
 
 Status WriteBehind::Drain() {

@@ -28,6 +28,12 @@ class WriteBehind {
 
   // Queues `data` at `offset`. Fails with the sticky error of an earlier write.
   Status Write(uint64_t offset, std::string_view data);
+  // Sends fsetstat(`attr`) after every write queued so far, without waiting for it: it
+  // runs on a short-lived thread and counts as in flight, so Drain (flush/fsync/close)
+  // waits for it and reports its failure (sticky, like a write's). A Write queued after
+  // it waits until it is answered, so it cannot overtake (an mtime set by utimens is
+  // then changed by the later write, as POSIX wants).
+  void SetStatBehind(const FileAttr& attr);
   // Waits until every queued write is acknowledged; returns the sticky error, if any.
   Status Drain();
   // Whether writes are queued but not yet acknowledged.
@@ -43,6 +49,7 @@ class WriteBehind {
     int in_flight = 0;
     Status error;  // first failure, sticky
     bool dirty = false;
+    int setstats = 0;  // SetStatBehind calls not yet answered
   };
   RemoteFile* file_;
   const uint32_t max_write_;

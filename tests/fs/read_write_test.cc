@@ -45,6 +45,35 @@ BOOST_AUTO_TEST_CASE(write_error_surfaces_at_flush_and_sticks) {
   BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
 }
 
+BOOST_AUTO_TEST_CASE(utimens_of_an_open_file_is_sent_behind_its_writes) {
+  // SEMANTICS.md "Small files": tar's futimens before close is queued behind the writes
+  // (same channel, answered in order) and waited for at flush; a later write waits for it.
+  FsFixture f;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(c.ok());
+  uint64_t fh = c->second.fh;
+  BOOST_REQUIRE(f.filesystem->Write(fh, 0, "hello").ok());
+  skiff::fs::SetAttrRequest times;
+  times.atime = 1000000000;
+  times.mtime = 1000000000;
+  auto r = f.filesystem->SetAttr(c->first.ino, fh, times);
+  BOOST_REQUIRE(r.ok());
+  BOOST_CHECK_EQUAL(r->attr.st_mtim.tv_sec, 1000000000);
+  BOOST_CHECK_EQUAL(r->attr.st_size, 5);
+  BOOST_REQUIRE(f.filesystem->Flush(fh).ok());
+  auto st = f.mem->Stat("/m/a");
+  BOOST_REQUIRE(st.ok());
+  BOOST_CHECK_EQUAL(st->mtime, 1000000000);
+  BOOST_CHECK_EQUAL(st->size, 5u);
+  // A failure of the queued fsetstat is reported at flush, like a write's.
+  f.faulty->set_lost(true);
+  auto r2 = f.filesystem->SetAttr(c->first.ino, fh, times);
+  Status fl = r2.ok() ? f.filesystem->Flush(fh) : r2.status();
+  BOOST_CHECK(!fl.ok());
+  f.faulty->set_lost(false);
+  BOOST_CHECK(f.filesystem->Release(fh).ok());
+}
+
 BOOST_AUTO_TEST_CASE(append_truncate_and_sparse_writes) {
   FsFixture f;
   uint64_t a = f.MakeFile(kRoot, "a", "head");

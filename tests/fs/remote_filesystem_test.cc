@@ -397,6 +397,40 @@ BOOST_AUTO_TEST_CASE(directory_listing_is_cached_and_refreshed) {
   BOOST_CHECK_EQUAL(count(), 3);
 }
 
+BOOST_AUTO_TEST_CASE(subdirectory_listings_are_prefetched_when_a_directory_is_opened) {
+  // SEMANTICS.md "Consistency": opening a directory lists its subdirectories in the
+  // background, so a tree walk finds them cached (no request when it opens them).
+  FsFixture f;
+  BOOST_REQUIRE(f.mem->Mkdir("/m/t").ok());
+  for (int i = 0; i < 5; ++i) {
+    std::string d = "/m/t/d" + std::to_string(i);
+    BOOST_REQUIRE(f.mem->Mkdir(d).ok());
+    BOOST_REQUIRE(f.mem->Open(d + "/x", skiff::OpenFlags::kWrite | skiff::OpenFlags::kCreate).ok());
+  }
+  auto t = f.filesystem->Lookup(kRoot, "t");
+  BOOST_REQUIRE(t.ok());
+  auto dh = f.filesystem->OpenDir(t->ino);
+  BOOST_REQUIRE(dh.ok());
+  f.filesystem->WaitForDirPrefetch();
+  uint64_t before = f.faulty->calls();
+  for (int i = 0; i < 5; ++i) {
+    auto d = f.filesystem->Lookup(t->ino, "d" + std::to_string(i));
+    BOOST_REQUIRE(d.ok() && d->ino != 0);
+    auto sub = f.filesystem->OpenDir(d->ino);
+    BOOST_REQUIRE(sub.ok());
+    auto x = f.filesystem->Lookup(d->ino, "x");
+    BOOST_REQUIRE(x.ok());
+    BOOST_CHECK_NE(x->ino, 0u);
+    BOOST_CHECK(f.filesystem->ReleaseDir(*sub).ok());
+  }
+  BOOST_CHECK_EQUAL(f.faulty->calls(), before);
+  BOOST_CHECK(f.filesystem->ReleaseDir(*dh).ok());
+  // Strict mode lists nothing ahead.
+  MountOptions strict;
+  BOOST_REQUIRE(skiff::fs::ApplyMountOptions("cache=strict", strict).ok());
+  BOOST_CHECK_EQUAL(strict.dir_prefetch, 0);
+}
+
 BOOST_AUTO_TEST_CASE(idmap_and_fixed_uid) {
   MountOptions o;
   o.idmap_user = true;
