@@ -16,9 +16,11 @@
 
 #include "sync/content_hash.h"
 #include "sync/delta_matcher.h"
+#include "sync/dir_gate.h"
 #include "sync/job_window.h"
 #include "sync/manifest.h"
 #include "sync/manifest_cache.h"
+#include "sync/prev_manifest_cursor.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
 #include "sync/retention.h"
@@ -42,64 +44,6 @@ constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
 constexpr int kFileWorkers = 64;
 // Outstanding entries (including finished ones waiting for an earlier one).
 constexpr size_t kMaxPendingEntries = 1024;
-
-// Opens once a directory exists on the server; jobs for entries below it wait on it.
-// Jobs are started in submission order and a directory's job is submitted before any
-// job below it, so a waiting job only ever waits for one already running.
-class DirGate {
- public:
-  void Open(Status st) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      status_ = std::move(st);
-      done_ = true;
-    }
-    cv_.notify_all();
-  }
-  Status Wait() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return done_; });
-    return status_;
-  }
-
- private:
-  std::mutex mu_;  // guards done_ and status_
-  std::condition_variable cv_;
-  bool done_ = false;
-  Status status_;
-};
-
-// Streams the previous manifest alongside the scan (both in manifest order).
-class PrevCursor {
- public:
-  explicit PrevCursor(std::unique_ptr<ManifestReader> reader,
-                      std::function<void(const std::string&)> warn)
-      : reader_(std::move(reader)), warn_(std::move(warn)) {
-    Advance();
-  }
-  const ManifestEntry* Find(const std::string& path) {
-    while (cur_ && RelPathLess(cur_->path, path)) Advance();
-    if (cur_ && cur_->path == path) return &*cur_;
-    return nullptr;
-  }
-
- private:
-  void Advance() {
-    cur_.reset();
-    if (!reader_) return;
-    auto r = reader_->Next();
-    if (!r.ok()) {
-      warn_("previous manifest unreadable, continuing without it: " + r.status().ToString());
-      reader_.reset();
-      return;
-    }
-    cur_ = std::move(*r);
-    if (!cur_) reader_.reset();
-  }
-  std::unique_ptr<ManifestReader> reader_;
-  std::function<void(const std::string&)> warn_;
-  std::optional<ManifestEntry> cur_;
-};
 
 }  // namespace
 
