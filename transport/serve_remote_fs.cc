@@ -136,14 +136,21 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
   if (!channel) return Status::Invalid("ServeRemoteFs: no channel");
   std::unique_ptr<ServeRemoteFs> fs(new ServeRemoteFs(std::move(channel), std::move(keepalive)));
   std::string hello = PayloadWriter().Str(serve::kMagic).U32(serve::kProtocolVersion).Take();
-  SKIFF_RETURN_IF_ERROR(
-      fs->channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kHello), 0, hello)));
-  auto frame = serve::ReadFrame(*fs->channel_, fs->read_buf_);
   auto unsupported = [&](const std::string& why) {
     std::string peer = fs->read_buf_.substr(0, 300);
     return Status::Unsupported("the endpoint does not speak skiff serve (" + why + ")" +
                                (peer.empty() ? "" : ": " + peer));
   };
+  // A peer that is not skiff serve (internal-sftp behind ForceCommand, a shell without
+  // skiff) may exit before or while the hello is written: that is "not serve" too, so
+  // the caller can fall back to SFTP, whichever of the write or the read notices first.
+  Status sent =
+      fs->channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kHello), 0, hello));
+  if (!sent.ok()) {
+    if (sent.Is(Code::kCancelled)) return sent;
+    return unsupported(sent.message());
+  }
+  auto frame = serve::ReadFrame(*fs->channel_, fs->read_buf_);
   if (!frame.ok()) return unsupported(frame.status().message());
   if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
     return unsupported("unexpected first frame");
