@@ -1,7 +1,10 @@
 #include "transport/serve_remote_fs.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 namespace skiff {
 
@@ -131,6 +134,11 @@ ServeRemoteFs::~ServeRemoteFs() {
   keepalive_.reset();
 }
 
+// How long the probe waits for a serve endpoint's hello reply. A real endpoint answers
+// in one round trip plus its start-up (a few ms on loopback, well under a second on a
+// slow link); 10 s leaves room for a loaded server without stalling a fallback long.
+constexpr std::chrono::seconds kHelloTimeout{10};
+
 Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Channel> channel,
                                                              std::shared_ptr<void> keepalive) {
   if (!channel) return Status::Invalid("ServeRemoteFs: no channel");
@@ -150,8 +158,29 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
     if (sent.Is(Code::kCancelled)) return sent;
     return unsupported(sent.message());
   }
+  // A forced command that is neither serve nor quick to exit (e.g. a key forced to
+  // sftp-server, which waits for the rest of what it takes for a packet) would leave
+  // the read blocked for ever: close the channel if no answer comes in time.
+  std::mutex probe_mu;
+  std::condition_variable probe_cv;
+  bool answered = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> l(probe_mu);
+    if (!probe_cv.wait_for(l, kHelloTimeout, [&] { return answered; })) fs->channel_->Close();
+  });
   auto frame = serve::ReadFrame(*fs->channel_, fs->read_buf_);
-  if (!frame.ok()) return unsupported(frame.status().message());
+  {
+    std::lock_guard<std::mutex> l(probe_mu);
+    answered = true;
+  }
+  probe_cv.notify_all();
+  watchdog.join();
+  if (!frame.ok()) {
+    if (frame.status().Is(Code::kCancelled))
+      return unsupported("no answer to the hello within " +
+                         std::to_string(kHelloTimeout.count()) + " s");
+    return unsupported(frame.status().message());
+  }
   if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
     return unsupported("unexpected first frame");
   SKIFF_ASSIGN_OR_RETURN(std::string_view body, serve::DecodeReply(frame->payload));
