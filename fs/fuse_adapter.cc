@@ -325,6 +325,9 @@ Status FuseAdapter::Mount(const FuseConfig& config) {
   for (auto& a : argv_s) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   session_ = fuse_session_new(&args, &kOps, sizeof(kOps), this);
+  // fuse_session_new may copy and extend the argument list (fuse_opt_add_arg); the
+  // copy is ours to free, whether or not the session was created.
+  fuse_opt_free_args(&args);
   if (!session_) return Status::Invalid("cannot create the FUSE session (options: " + opts + ")");
   // Open is not among the operations during which an inode notification may deadlock
   // (libfuse's fuse_lowlevel_notify_inval_inode documentation), so this may run inside it.
