@@ -152,8 +152,7 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
   // A peer that is not skiff serve (internal-sftp behind ForceCommand, a shell without
   // skiff) may exit before or while the hello is written: that is "not serve" too, so
   // the caller can fall back to SFTP, whichever of the write or the read notices first.
-  Status sent =
-      fs->channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kHello), 0, hello));
+  Status sent = fs->channel_->Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kHello), 0, hello));
   if (!sent.ok()) {
     if (sent.Is(Code::kCancelled)) return sent;
     return unsupported(sent.message());
@@ -177,8 +176,8 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
   watchdog.join();
   if (!frame.ok()) {
     if (frame.status().Is(Code::kCancelled))
-      return unsupported("no answer to the hello within " +
-                         std::to_string(kHelloTimeout.count()) + " s");
+      return unsupported("no answer to the hello within " + std::to_string(kHelloTimeout.count()) +
+                         " s");
     return unsupported(frame.status().message());
   }
   if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
