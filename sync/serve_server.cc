@@ -78,7 +78,8 @@ Status ServeServer::Run(Channel& ch) {
 std::string ServeServer::Handle(const serve::Frame& f, bool* fatal) {
   *fatal = false;
   PayloadReader r(f.payload);
-  if (f.type == 0 || f.type > serve::kMaxRequestOp) {
+  if (f.type == 0 || (f.type > serve::kMaxRequestOp &&
+                      !ServeSourceHandlers::Handles(static_cast<Op>(f.type)))) {
     *fatal = !hello_done_;
     return serve::EncodeErrorReply(
         Status::Unsupported("serve protocol: unknown request type " + std::to_string(f.type)));
@@ -385,6 +386,14 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
     }
     case Op::kCopyData:
       return DoCopyData(r);
+    case Op::kSourceRoot:
+    case Op::kSourceLstat:
+    case Op::kSourceList:
+    case Op::kSourceDeltaOpen:
+    case Op::kSourceDeltaSig:
+    case Op::kSourceDeltaNext:
+    case Op::kSourceDeltaClose:
+      return source_.Handle(op, r);
     case Op::kReply:
       break;
   }

@@ -22,6 +22,7 @@
 
 #include "sync/confined_root.h"
 #include "sync/serve_policy.h"
+#include "sync/serve_source_handlers.h"
 #include "transport/channel.h"
 #include "transport/serve_protocol.h"
 
@@ -73,6 +74,7 @@ class ServeServer {
 
   ConfinedRoot root_;
   ServePolicy policy_;
+  ServeSourceHandlers source_{root_, policy_};  // pull-backup requests (ops 50-59)
   bool hello_done_ = false;
   uint32_t next_handle_ = 1;
   std::map<uint32_t, OpenFile> handles_;

@@ -61,6 +61,14 @@ enum class Op : uint8_t {
   kStatVfs,    // str path -> 12 x u64
   kRealPath,   // str path -> str path
   kCopyData,   // u32 src, u64 src_off, u64 len, u32 dst, u64 dst_off -> ()
+  // 50-59: pull backups, read-only requests (fields in sync/serve_source_protocol.h).
+  kSourceRoot = 50,
+  kSourceLstat = 51,
+  kSourceList = 52,
+  kSourceDeltaOpen = 53,
+  kSourceDeltaSig = 54,
+  kSourceDeltaNext = 55,
+  kSourceDeltaClose = 56,
   kReply = 100,
 };
 inline constexpr uint8_t kMaxRequestOp = static_cast<uint8_t>(Op::kCopyData);
