@@ -18,7 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "sync/signature.h"
 #include "transport/status.h"
+
+namespace skiff {
+class DeltaSink;
+}
 
 namespace skiff::sync {
 
@@ -29,6 +34,15 @@ struct LocalStat {
   int64_t mtime = 0, ctime = 0;  // seconds
 };
 
+// What LocalReader::MatchAtSource reports about the content it matched.
+struct SourceMatch {
+  uint64_t size = 0;
+  std::string hash;  // xxh128 hex (sync/content_hash.h)
+  bool has_signature = false;
+  FileSignature signature;  // of the content, when a block size was asked for
+  LocalStat after;          // the file's stat after the last read
+};
+
 class LocalReader {
  public:
   virtual ~LocalReader() = default;
@@ -36,6 +50,16 @@ class LocalReader {
   virtual Result<std::string> Read(size_t max) = 0;
   // fstat of the open file (to notice changes while it was read).
   virtual Result<LocalStat> Stat() = 0;
+  // For a source that runs the delta matcher next to the file (a remote one,
+  // sync/serve_source_fs.h): matches the whole file against `base` and feeds `sink`,
+  // instead of the caller reading it; `sig_block_size` > 0 also asks for the content's
+  // signature. Call it instead of Read, at most once. kUnsupported (the default): the
+  // caller reads the file and matches it itself. On failure the sink may have received
+  // a prefix of the instructions.
+  virtual Result<SourceMatch> MatchAtSource(const FileSignature& base, uint32_t sig_block_size,
+                                            DeltaSink& sink) {
+    return Status::Unsupported("this source is matched where it is read");
+  }
 };
 
 class LocalWriter {
