@@ -20,9 +20,26 @@ void DirPrefetcher::Enqueue(const std::string& dir) {
   cv_.notify_one();
 }
 
+bool DirPrefetcher::TakeOver(const std::string& dir) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (!pending_.count(dir)) return false;
+  if (!fetching_.count(dir)) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (*it == dir) {
+        queue_.erase(it);
+        break;
+      }
+    }
+    pending_.erase(dir);
+    return false;
+  }
+  done_cv_.wait(l, [&] { return stop_ || !fetching_.count(dir); });
+  return !stop_;
+}
+
 void DirPrefetcher::WaitIdle() {
   std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return stop_ || (queue_.empty() && busy_ == 0); });
+  done_cv_.wait(l, [&] { return stop_ || (queue_.empty() && busy_ == 0); });
 }
 
 void DirPrefetcher::Stop() {
@@ -33,6 +50,7 @@ void DirPrefetcher::Stop() {
     queue_.clear();
   }
   cv_.notify_all();
+  done_cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -44,12 +62,14 @@ void DirPrefetcher::Loop() {
     std::string dir = std::move(queue_.front());
     queue_.pop_front();
     ++busy_;
+    fetching_.insert(dir);
     l.unlock();
     fetch_(dir);
     l.lock();
     --busy_;
+    fetching_.erase(dir);
     pending_.erase(dir);
-    cv_.notify_all();
+    done_cv_.notify_all();
   }
 }
 

@@ -31,6 +31,12 @@ class DirPrefetcher {
 
   // Queues `dir` unless it is already queued or being fetched, or the queue is full.
   void Enqueue(const std::string& dir);
+  // For a caller about to list `dir` itself: if a worker is fetching it, waits until that
+  // fetch is done and returns true (the listing is then in the cache, unless the fetch
+  // failed or its result was refused); if it is only queued, drops it from the queue
+  // and returns false, as when it is unknown. Joining a fetch already under way is never
+  // slower than starting a second listing, and spares the server one.
+  bool TakeOver(const std::string& dir);
   // Waits until nothing is queued or being fetched (tests).
   void WaitIdle();
   void Stop();
@@ -40,10 +46,12 @@ class DirPrefetcher {
 
   std::function<void(const std::string&)> fetch_;
   size_t max_queued_;
-  std::mutex mu_;  // guards queue_, pending_, busy_, stop_
-  std::condition_variable cv_;
+  std::mutex mu_;                    // guards queue_, pending_, fetching_, busy_, stop_
+  std::condition_variable cv_;       // work queued, or stopping (workers wait on it)
+  std::condition_variable done_cv_;  // a fetch finished, or stopping (WaitIdle, TakeOver)
   std::deque<std::string> queue_;
-  std::set<std::string> pending_;  // queued or being fetched
+  std::set<std::string> pending_;   // queued or being fetched
+  std::set<std::string> fetching_;  // being fetched (a subset of pending_)
   int busy_ = 0;
   bool stop_ = false;
   std::vector<std::thread> threads_;

@@ -183,6 +183,11 @@ std::optional<FileAttr> RemoteFilesystem::Synthesize(uint32_t type, uint32_t mod
                                                      uint64_t size) const {
   std::lock_guard<std::mutex> l(identity_mu_);
   if (!identity_) return std::nullopt;
+  if (type != S_IFLNK && (mode & 0777 & ~identity_->umask_known) != 0) return std::nullopt;
+  if (type == S_IFDIR) {
+    if (!identity_->dir_size) return std::nullopt;
+    size = *identity_->dir_size;
+  }
   FileAttr a;
   a.valid = FileAttr::kSize | FileAttr::kUidGid | FileAttr::kPermissions | FileAttr::kTimes;
   a.mode = type | (type == S_IFLNK ? 0777 : (mode & 07777 & ~identity_->umask));
@@ -195,8 +200,12 @@ std::optional<FileAttr> RemoteFilesystem::Synthesize(uint32_t type, uint32_t mod
 
 void RemoteFilesystem::LearnIdentity(uint32_t requested_mode, const FileAttr& actual) {
   std::lock_guard<std::mutex> l(identity_mu_);
-  if (identity_) return;
-  identity_ = Identity{actual.uid, actual.gid, requested_mode & 0777 & ~actual.mode};
+  if (!identity_) identity_ = Identity{actual.uid, actual.gid};
+  uint32_t requested = requested_mode & 0777;
+  uint32_t fresh = requested & ~identity_->umask_known;
+  identity_->umask |= fresh & ~actual.mode;
+  identity_->umask_known |= fresh;
+  if (actual.IsDir() && !identity_->dir_size) identity_->dir_size = actual.size;
 }
 
 Status RemoteFilesystem::CheckWritable() const {
@@ -279,10 +288,29 @@ Result<AttrReply> RemoteFilesystem::GetAttr(uint64_t ino, std::optional<uint64_t
   return reply;
 }
 
+std::shared_ptr<OpenFile::Backing> RemoteFilesystem::SoleWriter(uint64_t ino) const {
+  std::shared_ptr<OpenFile::Backing> found;
+  std::lock_guard<std::mutex> l(files_mu_);
+  for (const auto& [h, of] : files_) {
+    if (of->ino() != ino) continue;
+    std::shared_ptr<OpenFile::Backing> b = of->backing();
+    if (!b || !b->write_behind) continue;
+    if (found) return nullptr;  // several writers: their writes are not ordered together
+    found = std::move(b);
+  }
+  return found;
+}
+
 Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t> fh,
                                             const SetAttrRequest& req) {
   SKIFF_RETURN_IF_ERROR(CheckWritable());
-  SKIFF_RETURN_IF_ERROR(DrainWriters(ino));
+  // chmod/utimens of a file with exactly one handle open for writing (the kernel sends
+  // futimens without the handle) can be queued behind that handle's writes instead of
+  // waiting for them.
+  std::shared_ptr<OpenFile::Backing> behind;
+  if (!req.size && !req.uid && !req.gid) behind = SoleWriter(ino);
+  if (behind && (keeper_.IsLost(behind->fs) || !inodes_.Path(ino).ok())) behind = nullptr;
+  if (!behind) SKIFF_RETURN_IF_ERROR(DrainWriters(ino));
   std::shared_ptr<OpenFile> f = fh ? FindFile(*fh) : nullptr;
   Result<std::string> path = inodes_.Path(ino);
   if (!path.ok() && !f) return path.status();
@@ -333,13 +361,18 @@ Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t
 
   std::shared_ptr<OpenFile::Backing> b = f ? f->backing() : nullptr;
   Status s;
-  constexpr uint32_t kBehindable = FileAttr::kPermissions | FileAttr::kTimes;
-  if (b && b->write_behind && path.ok() && (set.valid & ~kBehindable) == 0 &&
-      !keeper_.IsLost(b->fs)) {
-    // chmod/utimens of a file open for writing (tar, cp -p): fsetstat queued behind the
-    // writes on the same channel (the server answers in order), not waited for here; a
-    // failure surfaces at flush/fsync/close like a write's. Saves a round trip per file.
-    b->write_behind->SetStatBehind(set);
+  // chmod/utimens of a file open for writing (tar, cp -p): fsetstat queued behind the
+  // writes on the same channel (the server answers in order), not waited for here; a
+  // failure surfaces at flush/fsync/close like a write's. Saves a round trip per file.
+  // Refused when no later flush is sure to come (the handle was flushed since its last
+  // write, or is being released): then the writes are drained and the setattr waited for.
+  bool queued = false;
+  if (behind) {
+    queued = behind->write_behind->SetStatBehind(set);
+    if (!queued) SKIFF_RETURN_IF_ERROR(DrainWriters(ino));
+  }
+  if (queued) {
+    // nothing to wait for
   } else if (b && (!path.ok() || req.size)) {
     s = b->file->SetStat(set);  // fsetstat: works on unlinked files, orders after writes
     if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
@@ -426,11 +459,16 @@ Result<Entry> RemoteFilesystem::Mkdir(uint64_t parent, const std::string& name, 
   SKIFF_RETURN_IF_ERROR(CheckWritable());
   SKIFF_ASSIGN_OR_RETURN(std::string path, ChildPath(parent, name));
   SKIFF_RETURN_IF_ERROR(WithFs(false, [&](RemoteFs& fs) { return fs.Mkdir(path, mode & 07777); }));
-  // One stat: a directory's size and the server's umask are not predictable. Directory
-  // creation is rare next to file creation, whose attributes are synthesized.
-  SKIFF_ASSIGN_OR_RETURN(FileAttr a, StatPath(path));
-  LearnIdentity(mode, a);
-  auto [ino, attr] = inodes_.Remember(path, a, Expiry(opts_.attr_timeout), 1, true, clock_());
+  // The new directory's attributes are computed like a new file's: our mode minus the
+  // server's umask, the server-side user, and the size of the first directory this mount
+  // made (learned, with the umask bits, by one stat until they are known).
+  std::optional<FileAttr> a = Synthesize(S_IFDIR, mode, 0);
+  if (!a) {
+    SKIFF_ASSIGN_OR_RETURN(FileAttr st, StatPath(path));
+    LearnIdentity(mode, st);
+    a = st;
+  }
+  auto [ino, attr] = inodes_.Remember(path, *a, Expiry(opts_.attr_timeout), 1, true, clock_());
   dirs_.Add(Parent(path), name, attr);
   dirs_.Put(path, {}, Expiry(opts_.dir_timeout));  // we just made it: it is empty
   return MakeEntry(ino, attr);
@@ -519,7 +557,11 @@ Result<uint64_t> RemoteFilesystem::OpenDir(uint64_t ino) {
   auto d = std::make_shared<DirHandle>();
   d->ino = ino;
   d->path = path;
-  if (auto cached = dirs_.Get(path, clock_())) {
+  std::optional<std::vector<DirEntry>> cached = dirs_.Get(path, clock_());
+  // A background listing of this directory already under way is joined, not repeated:
+  // it started earlier, so it ends sooner than a listing started now.
+  if (!cached && prefetcher_->TakeOver(path)) cached = dirs_.Get(path, clock_());
+  if (cached) {
     d->entries = std::move(*cached);
   } else {
     SKIFF_ASSIGN_OR_RETURN(d->entries,

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <optional>
 
 #include "transport/sftp_codec.h"
 #include "transport/sftp_file.h"
@@ -13,6 +15,13 @@ namespace {
 // Reads in flight per batch in the CopyData fallback: 16 x 255 KiB keeps the pipe full
 // on loopback and LAN links without holding more than ~4 MiB.
 constexpr int kCopyBatch = 16;
+
+// READDIRs sent at once in the first round of a listing. OpenSSH's sftp-server returns
+// up to 100 names per READDIR, so two cover a directory of up to 100 entries (names,
+// then EOF) in one round trip instead of two; each further round doubles, up to 32
+// (a third of the client's 64-request window, so listings in parallel still fit).
+constexpr int kFirstReaddirRound = 2;
+constexpr int kMaxReaddirRound = 32;
 
 }  // namespace
 
@@ -92,35 +101,74 @@ Result<std::vector<DirEntry>> SftpRemoteFs::ReadDir(const std::string& path) {
   auto r = client_->Call(std::move(open));
   SKIFF_RETURN_IF_ERROR(SftpClient::ExpectType(r, sftp::kHandle, context));
   SKIFF_ASSIGN_OR_RETURN(std::string handle, sftp::DecodeHandle(r->body));
+
+  // READDIRs go out in rounds of `depth` requests at once: the server handles requests on
+  // one handle in order, so reply i of a round is the i-th batch, and requests past the
+  // end just answer EOF again. A directory of up to (depth - 1) batches is read in one
+  // round trip; each further round doubles the depth.
   std::vector<DirEntry> out;
   Status st;
-  // The server returns a batch per READDIR (OpenSSH: up to 100) until STATUS EOF.
-  for (;;) {
-    auto req = client_->NewRequest(sftp::kReaddir, handle.size() + 16);
-    req.packet.String(handle);
-    auto batch = client_->Call(std::move(req));
-    if (batch.ok() && batch->type == sftp::kStatus) {
-      auto s = sftp::DecodeStatus(batch->body);
-      if (s.ok() && s->code == sftp::kFxEof) break;
+  bool done = false;
+  for (int depth = kFirstReaddirRound; !done; depth = std::min(depth * 2, kMaxReaddirRound)) {
+    struct Round {
+      std::mutex mu;
+      std::condition_variable cv;
+      int left = 0;
+      std::vector<std::optional<Result<SftpReply>>> replies;
+    };
+    auto round = std::make_shared<Round>();
+    round->left = depth;
+    round->replies.resize(depth);
+    for (int i = 0; i < depth; ++i) {
+      auto req = client_->NewRequest(sftp::kReaddir, handle.size() + 16);
+      req.packet.String(handle);
+      client_->Submit(std::move(req), [round, i](Result<SftpReply> reply) {
+        std::lock_guard<std::mutex> l(round->mu);
+        round->replies[i] = std::move(reply);
+        if (--round->left == 0) round->cv.notify_all();
+      });
     }
-    st = SftpClient::ExpectType(batch, sftp::kName, context);
-    if (!st.ok()) break;
-    auto names = sftp::DecodeName(batch->body);
-    if (!names.ok()) {
-      st = names.status().WithContext(context);
-      break;
+    {
+      std::unique_lock<std::mutex> l(round->mu);
+      round->cv.wait(l, [&] { return round->left == 0; });
     }
-    if (names->empty()) break;  // a server that signals the end with an empty batch
-    for (auto& n : *names) {
-      if (n.filename == "." || n.filename == "..") continue;
-      out.push_back(DirEntry{std::move(n.filename), n.attr});
+    for (auto& slot : round->replies) {
+      Result<SftpReply>& batch = *slot;
+      if (batch.ok() && batch->type == sftp::kStatus) {
+        auto s = sftp::DecodeStatus(batch->body);
+        if (s.ok() && s->code == sftp::kFxEof) {
+          done = true;
+          break;
+        }
+      }
+      st = SftpClient::ExpectType(batch, sftp::kName, context);
+      if (!st.ok()) {
+        done = true;
+        break;
+      }
+      auto names = sftp::DecodeName(batch->body);
+      if (!names.ok()) {
+        st = names.status().WithContext(context);
+        done = true;
+        break;
+      }
+      if (names->empty()) {  // a server that signals the end with an empty batch
+        done = true;
+        break;
+      }
+      for (auto& n : *names) {
+        if (n.filename == "." || n.filename == "..") continue;
+        out.push_back(DirEntry{std::move(n.filename), n.attr});
+      }
     }
   }
+  // The CLOSE is not waited for: it is ordered after our READDIRs and before any later
+  // request on this channel, so nothing can observe the handle still open, and a
+  // failure to close a directory handle has no consequence for the caller.
   auto close = client_->NewRequest(sftp::kClose, handle.size() + 16);
   close.packet.String(handle);
-  Status cst = SftpClient::ExpectOk(client_->Call(std::move(close)), "closedir " + path);
+  client_->Submit(std::move(close), [](Result<SftpReply>) {});
   SKIFF_RETURN_IF_ERROR(st);
-  SKIFF_RETURN_IF_ERROR(cst);
   return out;
 }
 

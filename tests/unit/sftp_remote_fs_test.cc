@@ -228,6 +228,55 @@ BOOST_AUTO_TEST_CASE(readdir_spans_many_batches) {
   BOOST_TEST(s.fs->ReadDir(d.path + "/missing").status().Is(Code::kNotFound));
 }
 
+// READDIRs are sent in rounds (2, 4, 8, ...) and OpenSSH answers up to 100 names each:
+// sizes around the batch and round boundaries must all come back complete and exact.
+BOOST_AUTO_TEST_CASE(readdir_exact_at_batch_and_round_boundaries) {
+  auto s = Connect();
+  for (int n : {0, 1, 99, 100, 101, 199, 200, 201, 299, 601, 1500}) {
+    TempDir d;
+    std::set<std::string> want;
+    for (int i = 0; i < n; ++i) {
+      std::string name = "e" + std::to_string(i);
+      WriteLocal(d.path + "/" + name, std::string(i % 7, 'x'));
+      want.insert(name);
+    }
+    auto entries = s.fs->ReadDir(d.path);
+    BOOST_REQUIRE_MESSAGE(entries.ok(), entries.status().ToString());
+    BOOST_TEST(entries->size() == size_t(n), "n=" << n);
+    std::set<std::string> got;
+    for (auto& e : *entries) {
+      got.insert(e.name);
+      BOOST_TEST(e.attr.size == uint64_t(std::stoi(e.name.substr(1)) % 7));
+    }
+    BOOST_TEST((got == want), "n=" << n);
+  }
+}
+
+size_t OpenFds(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : stdfs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+    ++n;
+  return n;
+}
+
+// ReadDir does not wait for its CLOSE; the server still closes every directory handle
+// (a later request on the channel is answered only after the CLOSEs before it).
+BOOST_AUTO_TEST_CASE(readdir_closes_its_handles_without_waiting) {
+  TempDir d;
+  for (int i = 0; i < 150; ++i) WriteLocal(d.path + "/f" + std::to_string(i), "x");
+  auto s = Connect();
+  BOOST_REQUIRE(s.fs->Stat(d.path).ok());
+  size_t before = OpenFds(s.channel->pid());
+  for (int i = 0; i < 300; ++i) {
+    auto entries = s.fs->ReadDir(d.path);
+    BOOST_REQUIRE(entries.ok());
+    BOOST_REQUIRE(entries->size() == 150u);
+  }
+  BOOST_TEST(!s.fs->ReadDir(d.path + "/f1").ok());  // a failed OPENDIR leaves no handle
+  BOOST_REQUIRE(s.fs->Stat(d.path).ok());           // ordered after every CLOSE above
+  BOOST_TEST(OpenFds(s.channel->pid()) == before);
+}
+
 BOOST_AUTO_TEST_CASE(rename_with_posix_rename_and_fallback) {
   TempDir d;
   for (bool ext : {true, false}) {
