@@ -82,6 +82,7 @@ class ServeSourceReader : public LocalReader {
     while (next_seq_ - consumed_ < window) Issue();
     auto r = replies_->Wait(consumed_++);
     if (!r.ok()) return r.status().WithContext("reading " + path_);
+    owner_.AddContentBytesRead(r->size());
     if (r->size() < chunk_)
       eof_ = true;  // reads issued beyond it return nothing and are dropped
     else

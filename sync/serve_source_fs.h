@@ -24,6 +24,7 @@
 // kConnectionLost.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -54,6 +55,9 @@ class ServeSourceFs : public LocalFs {
   // `path` (absolute, under root()) as a path relative to the serve root; kPermission
   // for anything outside.
   Result<std::string> ToRel(const std::string& path) const;
+  // File content fetched by readers' Read calls so far (not delta literals).
+  uint64_t content_bytes_read() const { return content_bytes_read_.load(); }
+  void AddContentBytesRead(uint64_t n) { content_bytes_read_ += n; }
 
   Result<LocalStat> Lstat(const std::string& path) override;
   Result<std::vector<std::string>> ListDir(const std::string& path) override;
@@ -88,6 +92,7 @@ class ServeSourceFs : public LocalFs {
   std::mutex delta_mu_;                       // guards deltas_
   std::condition_variable delta_cv_;
   int deltas_ = 0;
+  std::atomic<uint64_t> content_bytes_read_{0};
 };
 
 }  // namespace skiff::sync
