@@ -7,13 +7,16 @@
 #   bench/mount_bench.sh [BUILD_DIR]      (default: build)
 #
 # Environment: REPS (default 3), SEQ_MB_0 (1024), SEQ_MB_20 (64), FILES_0 (5000),
-# FILES_20 (500), CIPHER (aes128-gcm@openssh.com), RTTS ("0 20").
+# FILES_20 (500), CIPHER (aes128-gcm@openssh.com), RTTS ("0 20"), KINDS ("skiff sshfs"),
+# WORKLOADS ("read write untar find": find = cold and warm find -ls and reading all files;
+# find needs untar). A workload or kind left out prints "-".
 # Needs root (private sshd, FUSE). Everything it starts it stops by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-SKIFF=$PWD/$BUILD/cli/skiff
-PROXY=$PWD/$BUILD/tests/support/skiff-faultproxy
+[[ $BUILD == /* ]] || BUILD=$PWD/$BUILD
+SKIFF=$BUILD/cli/skiff
+PROXY=$BUILD/tests/support/skiff-faultproxy
 REPS=${REPS:-3}
 SEQ_MB_0=${SEQ_MB_0:-1024}
 SEQ_MB_20=${SEQ_MB_20:-64}
@@ -21,6 +24,9 @@ FILES_0=${FILES_0:-5000}
 FILES_20=${FILES_20:-500}
 CIPHER=${CIPHER:-aes128-gcm@openssh.com}
 RTTS=${RTTS:-"0 20"}
+KINDS=${KINDS:-"skiff sshfs"}
+WORKLOADS=${WORKLOADS:-"read write untar find"}
+want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 [[ -x $SKIFF && -x $PROXY ]] || { echo "build skiff and skiff-faultproxy in $BUILD first" >&2; exit 2; }
 command -v sshfs >/dev/null || { echo "sshfs is not installed" >&2; exit 2; }
 
@@ -40,7 +46,12 @@ source "$ENVDIR/env"
 DATA=$PLAIN_LOCAL_DIR/bench
 mkdir -p "$DATA" && chmod 777 "$DATA"
 
-median() { python3 -c 'import sys,statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+# median X...: the median, or "-" with no figures (a workload or kind not run)
+median() {
+  python3 -c 'import sys,statistics; a=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(a) if a else "-")' "$@"
+}
+# ratio A B: A / B, or "-" when either is missing
+ratio() { python3 -c 'import sys; a,b=sys.argv[1:]; print("-" if "-" in (a,b) else "%.2fx" % (float(a)/max(float(b),1e-9)))' "$1" "$2"; }
 now() { date +%s.%N; }
 # elapsed CMD...: seconds taken by CMD (which must succeed)
 elapsed() { local t0; t0=$(now); "$@"; python3 -c "print($(now) - $t0)"; }
@@ -80,24 +91,34 @@ declare -A RESULT
 run_case() {  # run_case RTT_MS PORT
   local rtt=$1 port=$2 seq_mb files
   if [[ $rtt == 0 ]]; then seq_mb=$SEQ_MB_0; files=$FILES_0; else seq_mb=$SEQ_MB_20; files=$FILES_20; fi
-  head -c $((seq_mb << 20)) /dev/urandom > "$DATA/seq-$rtt"
-  rm -rf "$WORK/tree" && mkdir -p "$WORK/tree" && make_tree "$WORK/tree" "$files"
-  tar -C "$WORK/tree" -cf "$WORK/tree-$rtt.tar" .
-  for kind in skiff sshfs; do
+  if want read; then head -c $((seq_mb << 20)) /dev/urandom > "$DATA/seq-$rtt"; fi
+  if want untar; then
+    rm -rf "$WORK/tree" && mkdir -p "$WORK/tree" && make_tree "$WORK/tree" "$files"
+    tar -C "$WORK/tree" -cf "$WORK/tree-$rtt.tar" .
+  fi
+  for kind in $KINDS; do
     declare -a t_read=() t_write=() t_untar=() t_cold=() t_warm=() t_all=()
     for rep in $(seq "$REPS"); do
       local mnt=$WORK/mnt-$kind
       mount_fs "$kind" "$port" "$mnt"
-      t_read+=("$(elapsed dd if="$mnt/seq-$rtt" of=/dev/null bs=1M status=none)")
-      t_write+=("$(elapsed dd if=/dev/zero of="$mnt/w-$kind" bs=1M count="$seq_mb" conv=fsync status=none)")
-      mkdir "$mnt/untar-$kind-$rep"
-      t_untar+=("$(elapsed tar -C "$mnt/untar-$kind-$rep" --no-same-owner -xf "$WORK/tree-$rtt.tar")")
+      if want read; then
+        t_read+=("$(elapsed dd if="$mnt/seq-$rtt" of=/dev/null bs=1M status=none)")
+      fi
+      if want write; then
+        t_write+=("$(elapsed dd if=/dev/zero of="$mnt/w-$kind" bs=1M count="$seq_mb" conv=fsync status=none)")
+      fi
+      if want untar; then
+        mkdir "$mnt/untar-$kind-$rep"
+        t_untar+=("$(elapsed tar -C "$mnt/untar-$kind-$rep" --no-same-owner -xf "$WORK/tree-$rtt.tar")")
+      fi
       umount_fs "$mnt"
-      mount_fs "$kind" "$port" "$mnt"  # cold caches
-      t_cold+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
-      t_warm+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
-      t_all+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -type f -print0 | xargs -0 cat > /dev/null")")
-      umount_fs "$mnt"
+      if want find && want untar; then
+        mount_fs "$kind" "$port" "$mnt"  # cold caches
+        t_cold+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
+        t_warm+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -ls > /dev/null")")
+        t_all+=("$(elapsed sh -c "find '$mnt/untar-$kind-$rep' -type f -print0 | xargs -0 cat > /dev/null")")
+        umount_fs "$mnt"
+      fi
       rm -rf "$DATA/untar-$kind-$rep" "$DATA/w-$kind"
     done
     RESULT[$rtt,$kind,read]=$(median "${t_read[@]}")
@@ -107,7 +128,7 @@ run_case() {  # run_case RTT_MS PORT
     RESULT[$rtt,$kind,warm]=$(median "${t_warm[@]}")
     RESULT[$rtt,$kind,all]=$(median "${t_all[@]}")
   done
-  if [[ $rtt != 0 ]]; then
+  if [[ $rtt != 0 ]] && want read; then
     local t=()
     for rep in $(seq "$REPS"); do
       t+=("$(elapsed sh -c "sftp -q -F '$SSH_CONFIG' -P $port -o Ciphers=$CIPHER \
@@ -124,13 +145,13 @@ run_case() {  # run_case RTT_MS PORT
       read) label="sequential read";; write) label="sequential write";; untar) label="untar";;
       cold) label="find -ls cold";; warm) label="find -ls warm";; all) label="read all files";;
     esac
-    printf '%-22s %10s %10s %7.2fx\n' "$label" "${RESULT[$rtt,skiff,$w]}" "${RESULT[$rtt,sshfs,$w]}" \
-      "$(python3 -c "print(${RESULT[$rtt,sshfs,$w]} / max(${RESULT[$rtt,skiff,$w]}, 1e-9))")"
+    printf '%-22s %10s %10s %8s\n' "$label" "${RESULT[$rtt,skiff,$w]:--}" "${RESULT[$rtt,sshfs,$w]:--}" \
+      "$(ratio "${RESULT[$rtt,sshfs,$w]:--}" "${RESULT[$rtt,skiff,$w]:--}")"
   done
   if [[ -n ${RESULT[$rtt,sftp,read]:-} ]]; then
-    printf '%-22s %10s %10s %7.2fx  (sftp get time / skiff read time)\n' "sftp get (ceiling)" \
-      "${RESULT[$rtt,skiff,read]}" "${RESULT[$rtt,sftp,read]}" \
-      "$(python3 -c "print(${RESULT[$rtt,sftp,read]} / max(${RESULT[$rtt,skiff,read]}, 1e-9))")"
+    printf '%-22s %10s %10s %8s  (sftp get time / skiff read time)\n' "sftp get (ceiling)" \
+      "${RESULT[$rtt,skiff,read]:--}" "${RESULT[$rtt,sftp,read]}" \
+      "$(ratio "${RESULT[$rtt,sftp,read]}" "${RESULT[$rtt,skiff,read]:--}")"
   fi
 }
 

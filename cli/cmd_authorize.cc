@@ -9,17 +9,22 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "sync/serve_zfs_receive.h"
 
 namespace skiff::cli {
 namespace {
 
 constexpr char kUsage[] =
     "usage: skiff authorize --key KEY.pub --root DIR\n"
-    "                       [--append-only | --read-only | --write-only] [--skiff PATH]\n"
+    "                       [--append-only | --read-only | --write-only]\n"
+    "                       [--zfs-receive POOL/PREFIX] [--skiff PATH]\n"
+    "       skiff authorize --key KEY.pub --zfs-receive POOL/PREFIX [--skiff PATH]\n"
     "\n"
     "Prints the authorized_keys line that restricts the public key KEY.pub to\n"
     "`skiff serve --root DIR` with the given mode: `restrict` (no shell, no pty, no\n"
     "forwarding) and a forced command quoted for both sshd and the login shell.\n"
+    "--zfs-receive POOL/PREFIX lets the key pipe `skiff zfs send` streams into\n"
+    "`zfs receive` under POOL/PREFIX (alone: and nothing else).\n"
     "--skiff PATH is the skiff program on the server (default: this program's path).\n"
     "Append the line to the backup account's ~/.ssh/authorized_keys.\n";
 
@@ -52,13 +57,15 @@ bool Printable(const std::string& s) {
 }
 
 int Run(const std::vector<std::string>& args) {
-  std::string key_path, root, mode_flag, skiff;
+  std::string key_path, root, mode_flag, skiff, zfs_prefix;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--key" && i + 1 < args.size()) {
       key_path = args[++i];
     } else if (a == "--root" && i + 1 < args.size()) {
       root = args[++i];
+    } else if (a == "--zfs-receive" && i + 1 < args.size()) {
+      zfs_prefix = args[++i];
     } else if (a == "--skiff" && i + 1 < args.size()) {
       skiff = args[++i];
     } else if (a == "--append-only" || a == "--read-only" || a == "--write-only") {
@@ -69,9 +76,16 @@ int Run(const std::vector<std::string>& args) {
       return UsageError("authorize", "unknown argument '" + a + "'\n" + kUsage);
     }
   }
-  if (key_path.empty() || root.empty())
-    return UsageError("authorize", "--key and --root are required\n" + std::string(kUsage));
-  if (root.front() != '/') return UsageError("authorize", "--root must be an absolute path");
+  if (key_path.empty() || (root.empty() && zfs_prefix.empty()))
+    return UsageError("authorize",
+                      "--key and --root (or --zfs-receive) are required\n" + std::string(kUsage));
+  if (!zfs_prefix.empty() && !sync::IsSafeZfsDatasetName(zfs_prefix))
+    return UsageError("authorize",
+                      "--zfs-receive needs a dataset name (POOL/PREFIX), not '" + zfs_prefix + "'");
+  if (root.empty() && !mode_flag.empty())
+    return UsageError("authorize", mode_flag + " needs --root");
+  if (!root.empty() && root.front() != '/')
+    return UsageError("authorize", "--root must be an absolute path");
   if (!Printable(root)) return UsageError("authorize", "--root contains control characters");
   if (skiff.empty()) {
     char buf[PATH_MAX];
@@ -106,8 +120,10 @@ int Run(const std::vector<std::string>& args) {
                  "remove any options in front of it)\n";
     return kExitFailure;
   }
-  std::string command = ShellQuote(skiff) + " serve --root " + ShellQuote(root);
+  std::string command = ShellQuote(skiff) + " serve";
+  if (!root.empty()) command += " --root " + ShellQuote(root);
   if (!mode_flag.empty()) command += " " + mode_flag;
+  if (!zfs_prefix.empty()) command += " --zfs-receive " + ShellQuote(zfs_prefix);
   std::cout << "restrict,command=\"" << KeysQuote(command) << "\" " << key << "\n";
   return kExitOk;
 }

@@ -6,15 +6,20 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 
 #include "cli/command.h"
 #include "sync/serve_server.h"
+#include "sync/serve_zfs_receive.h"
+#include "sync/zfs_cli_host.h"
 
 namespace skiff::cli {
 namespace {
 
 constexpr char kUsage[] =
     "usage: skiff serve --root DIR [--append-only | --read-only | --write-only]\n"
+    "                   [--zfs-receive POOL/PREFIX]\n"
+    "       skiff serve --zfs-receive POOL/PREFIX\n"
     "\n"
     "Serves the repository (or, with --read-only, any tree) under DIR to one skiff\n"
     "client over stdin/stdout. Meant as the forced command of an SSH key; print the\n"
@@ -22,6 +27,9 @@ constexpr char kUsage[] =
     "  --append-only  the key can add snapshots and resume its own, nothing else\n"
     "  --write-only   as --append-only, and it cannot read backed-up file contents\n"
     "  --read-only    the key can only read (restore, check, pull backups)\n"
+    "  --zfs-receive POOL/PREFIX  `skiff zfs send` streams are piped into `zfs receive`\n"
+    "                 here, only into datasets under POOL/PREFIX (never -R streams, never\n"
+    "                 over an existing dataset's history); alone, the key can do nothing else\n"
     "SSH_ORIGINAL_COMMAND is read only to refuse anything but `skiff serve`; no\n"
     "command or shell is ever run. Exit status 0 at the client's end of session,\n"
     "2 on a protocol error, 126 when the requested command is refused.\n";
@@ -54,7 +62,7 @@ class StdioChannel : public Channel {
 };
 
 int Run(const std::vector<std::string>& args) {
-  std::string root;
+  std::string root, zfs_prefix;
   serve::Mode mode = serve::Mode::kFull;
   int modes = 0;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -69,15 +77,20 @@ int Run(const std::vector<std::string>& args) {
       mode = serve::Mode::kReadOnly, ++modes;
     } else if (a == "--write-only") {
       mode = serve::Mode::kWriteOnly, ++modes;
-    } else if (a == "--zfs-receive") {
-      std::cerr << "skiff serve: --zfs-receive is not available in this version; see "
-                   "doc/ZFS.md for the stream store (use skiff zfs send over SFTP)\n";
-      return kExitUsage;
+    } else if (a == "--zfs-receive" && i + 1 < args.size()) {
+      zfs_prefix = args[++i];
+      if (!sync::IsSafeZfsDatasetName(zfs_prefix))
+        return UsageError(
+            "serve", "--zfs-receive needs a dataset name (POOL/PREFIX), not '" + zfs_prefix + "'");
     } else {
       return UsageError("serve", "unknown argument '" + a + "'\n" + kUsage);
     }
   }
-  if (root.empty()) return UsageError("serve", "--root DIR is required\n" + std::string(kUsage));
+  if (root.empty() && zfs_prefix.empty())
+    return UsageError(
+        "serve", "--root DIR or --zfs-receive POOL/PREFIX is required\n" + std::string(kUsage));
+  if (root.empty() && modes > 0)
+    return UsageError("serve", "--append-only, --read-only and --write-only need --root");
   if (modes > 1)
     return UsageError("serve", "choose one of --append-only, --read-only, --write-only");
   Status cmd = sync::ServePolicy::CheckOriginalCommand(getenv("SSH_ORIGINAL_COMMAND"));
@@ -85,13 +98,25 @@ int Run(const std::vector<std::string>& args) {
     std::cerr << "skiff serve: " << cmd.message() << "\n";
     return 126;
   }
+  sync::ZfsCliHost zfs_host;
+  std::unique_ptr<sync::ServeZfsReceive> zfs;
+  if (!zfs_prefix.empty()) zfs = std::make_unique<sync::ServeZfsReceive>(zfs_prefix, zfs_host);
+  StdioChannel ch;
+  if (root.empty()) {
+    Status st = sync::RunZfsReceiveSession(ch, *zfs);
+    if (!st.ok()) {
+      std::cerr << "skiff serve: " << st.ToString() << "\n";
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
   auto confined = sync::ConfinedRoot::Open(root);
   if (!confined.ok()) {
     std::cerr << "skiff serve: " << confined.status().ToString() << "\n";
     return kExitFailure;
   }
   sync::ServeServer server(std::move(confined).value(), mode);
-  StdioChannel ch;
+  server.set_zfs_receive(zfs.get());
   Status st = server.Run(ch);
   if (!st.ok()) {
     std::cerr << "skiff serve: " << st.ToString() << "\n";

@@ -15,7 +15,9 @@
 #include "sync/zfs_prune.h"
 #include "sync/zfs_restore.h"
 #include "sync/zfs_send.h"
+#include "sync/zfs_serve_target.h"
 #include "sync/zfs_stream_store.h"
+#include "transport/serve_remote_fs.h"
 #include "transport/ssh_options.h"
 
 namespace skiff::cli {
@@ -32,6 +34,9 @@ constexpr char kUsage[] =
     "DEST is [user@]host:path (any SFTP server, also a chrooted internal-sftp account) or\n"
     "a local directory. It keeps a chain of `zfs send` streams - a full one, then\n"
     "incrementals - each with its size and xxh128, plus an index (doc/ZFS.md).\n"
+    "send to a key whose forced command is `skiff serve --zfs-receive POOL/PREFIX` pipes\n"
+    "the streams into `zfs receive POOL/PREFIX/NAME` there instead, NAME being DEST's path\n"
+    "(default: the last component of DATASET).\n"
     "\n"
     "send: --snapshot first creates DATASET@skiff-<UTC time>. Sends every snapshot newer\n"
     "  than the newest one DEST already has (matched by guid, not name), one incremental\n"
@@ -102,6 +107,36 @@ std::string FormatTime(int64_t t) {
   return buf;
 }
 
+// The dataset name a --zfs-receive endpoint receives into: DEST's path, or the last
+// component of the source dataset when DEST has none ("host:").
+std::string ReceiveName(const std::string& root, const std::string& dataset) {
+  if (!root.empty() && root != ".") return root;
+  size_t slash = dataset.rfind('/');
+  return slash == std::string::npos ? dataset : dataset.substr(slash + 1);
+}
+
+int SendToServe(sync::ZfsServeTarget& target, const sync::ZfsSendOptions& o, bool quiet) {
+  ByteProgress progress(quiet);
+  sync::ZfsSendOptions opts = o;
+  opts.progress = [&](const std::string& snap, uint64_t bytes) {
+    progress.Update("@" + snap, bytes);
+  };
+  sync::ZfsCliHost host;
+  auto r = sync::ZfsSender(host, target, opts).Run();
+  progress.Clear();
+  if (!r.ok()) return FailWith("zfs send", r.status());
+  if (quiet) return kExitOk;
+  if (!r->created_snapshot.empty())
+    std::cout << "created " << o.dataset << "@" << r->created_snapshot << "\n";
+  if (r->sent.empty()) std::cout << target.dataset() << " is up to date\n";
+  for (const auto& s : r->sent)
+    std::cout << "received @" << s.snapshot
+              << (s.from.empty() ? std::string(" (full)") : " (incremental from @" + s.from + ")")
+              << " into " << target.dataset() << ": " << s.bytes << " bytes, xxh128 " << s.xxh128
+              << "\n";
+  return kExitOk;
+}
+
 int Send(std::vector<std::string> args, const SshOptions& ssh) {
   sync::ZfsSendOptions o;
   o.create_snapshot = TakeFlag(args, "--snapshot");
@@ -113,8 +148,21 @@ int Send(std::vector<std::string> args, const SshOptions& ssh) {
   TakeFlag(args, "--");
   if (args.size() != 2) return UsageError("zfs send", "need POOL/DATASET and DEST");
   o.dataset = args[0];
-  auto open = Open(args[1], ssh, true);
-  if (!open.ok()) return FailWith("zfs send", open.status());
+  auto conn = sync::ConnectRepository(args[1], ssh);
+  if (!conn.ok()) return FailWith("zfs send", conn.status());
+  if (auto* serve = dynamic_cast<ServeRemoteFs*>(conn->fs.get())) {
+    // A --zfs-receive endpoint takes the streams into zfs; any other serve endpoint
+    // (kUnsupported) stores stream files like an SFTP server.
+    auto target = sync::ZfsServeTarget::Open(*serve, ReceiveName(conn->root, o.dataset), args[1]);
+    if (target.ok()) return SendToServe(**target, o, quiet);
+    if (!target.status().Is(Code::kUnsupported)) return FailWith("zfs send", target.status());
+  }
+  OpenStore opened;
+  opened.conn = std::move(conn).value();
+  auto store = sync::ZfsStreamStore::Open(*opened.conn.fs, opened.conn.root, true, args[1]);
+  if (!store.ok()) return FailWith("zfs send", store.status());
+  opened.store = std::move(store).value();
+  Result<OpenStore> open = std::move(opened);
   open->store->set_verify_uploads(verify);
   ByteProgress progress(quiet);
   o.progress = [&](const std::string& snap, uint64_t bytes) { progress.Update("@" + snap, bytes); };

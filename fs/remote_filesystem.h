@@ -151,6 +151,10 @@ class RemoteFilesystem {
   struct Identity {  // the server-side user, learned from the first object we create
     uint32_t uid = 0, gid = 0;
     uint32_t umask = 0;
+    // Permission bits whose umask bit is known: those requested by the creates seen so
+    // far (a create asking 0700 tells nothing about the group and other bits).
+    uint32_t umask_known = 0;
+    std::optional<uint64_t> dir_size;  // st_size of a directory we just made
   };
 
   // Runs `f` on a connection from the keeper; reports a lost connection and, if
@@ -167,6 +171,8 @@ class RemoteFilesystem {
   Result<std::shared_ptr<OpenFile::Backing>> UsableBacking(OpenFile& f);
   Status Reopen(OpenFile& f);
   Status DrainWriters(uint64_t ino);
+  // The Backing of the only handle of `ino` open for writing, or null.
+  std::shared_ptr<OpenFile::Backing> SoleWriter(uint64_t ino) const;
   std::optional<FileAttr> Synthesize(uint32_t type, uint32_t mode, uint64_t size) const;
   void LearnIdentity(uint32_t requested_mode, const FileAttr& actual);
   Status CheckWritable() const;

@@ -218,7 +218,7 @@ Status RemoteFilesystem::Flush(uint64_t fh) {
   if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
   std::shared_ptr<OpenFile::Backing> b = f->backing();
   if (!b || !b->write_behind) return Status::Ok();
-  Status s = b->write_behind->Drain();
+  Status s = b->write_behind->Flush();
   if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
   return s;
 }
@@ -249,6 +249,8 @@ Status RemoteFilesystem::Release(uint64_t fh) {
   std::shared_ptr<OpenFile::Backing> b = f->backing();
   f->set_backing(nullptr);
   if (!b) return Status::Ok();
+  // Nothing may be queued behind the writes any more: no flush would report its failure.
+  if (b->write_behind) b->write_behind->Seal();
   {
     std::lock_guard<std::mutex> l(closer_mu_);
     closer_queue_.push_back(std::move(b));

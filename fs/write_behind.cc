@@ -31,6 +31,7 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
       st->in_flight_bytes += n;
       ++st->in_flight;
       st->dirty = true;
+      st->flushed = false;
     }
     // Outside the lock: the completion may run inline on this thread.
     file_->WriteAsync(offset + done, std::string(data.substr(done, n)), [st, n](Status s) {
@@ -45,10 +46,11 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
   return Status::Ok();
 }
 
-void WriteBehind::SetStatBehind(const FileAttr& attr) {
+bool WriteBehind::SetStatBehind(const FileAttr& attr) {
   std::shared_ptr<State> st = state_;
   {
     std::lock_guard<std::mutex> l(st->mu);
+    if (st->flushed || st->sealed || !st->error.ok()) return false;
     ++st->in_flight;
     ++st->setstats;
   }
@@ -63,12 +65,25 @@ void WriteBehind::SetStatBehind(const FileAttr& attr) {
     --st->in_flight;
     st->cv.notify_all();
   }).detach();
+  return true;
 }
 
 Status WriteBehind::Drain() {
   std::unique_lock<std::mutex> l(state_->mu);
   state_->cv.wait(l, [&] { return state_->in_flight == 0; });
   return state_->error;
+}
+
+Status WriteBehind::Flush() {
+  std::unique_lock<std::mutex> l(state_->mu);
+  state_->flushed = true;  // under the lock: a SetStatBehind is either counted or refused
+  state_->cv.wait(l, [&] { return state_->in_flight == 0; });
+  return state_->error;
+}
+
+void WriteBehind::Seal() {
+  std::lock_guard<std::mutex> l(state_->mu);
+  state_->sealed = true;
 }
 
 bool WriteBehind::pending() const {

@@ -33,9 +33,16 @@ class WriteBehind {
   // waits for it and reports its failure (sticky, like a write's). A Write queued after
   // it waits until it is answered, so it cannot overtake (an mtime set by utimens is
   // then changed by the later write, as POSIX wants).
-  void SetStatBehind(const FileAttr& attr);
+  // Returns false (and sends nothing) when no later flush is sure to report a failure:
+  // after a Flush with no Write since (that flush may have been the last close), after
+  // Seal, or once a write has failed. The caller then sets the attributes itself.
+  bool SetStatBehind(const FileAttr& attr);
   // Waits until every queued write is acknowledged; returns the sticky error, if any.
   Status Drain();
+  // Drain for a flush (close(2)): from now until the next Write, SetStatBehind refuses.
+  Status Flush();
+  // The handle is being released: SetStatBehind refuses from now on.
+  void Seal();
   // Whether writes are queued but not yet acknowledged.
   bool pending() const;
   // Whether any write was ever queued (the file's content changed through us).
@@ -50,6 +57,8 @@ class WriteBehind {
     Status error;  // first failure, sticky
     bool dirty = false;
     int setstats = 0;  // SetStatBehind calls not yet answered
+    bool flushed = false;  // Flush since the last Write
+    bool sealed = false;   // Seal called
   };
   RemoteFile* file_;
   const uint32_t max_write_;

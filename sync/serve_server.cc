@@ -79,7 +79,8 @@ std::string ServeServer::Handle(const serve::Frame& f, bool* fatal) {
   *fatal = false;
   PayloadReader r(f.payload);
   if (f.type == 0 || (f.type > serve::kMaxRequestOp &&
-                      !ServeSourceHandlers::Handles(static_cast<Op>(f.type)))) {
+                      !ServeSourceHandlers::Handles(static_cast<Op>(f.type)) &&
+                      !ServeZfsReceive::Handles(static_cast<Op>(f.type)))) {
     *fatal = !hello_done_;
     return serve::EncodeErrorReply(
         Status::Unsupported("serve protocol: unknown request type " + std::to_string(f.type)));
@@ -394,6 +395,13 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
     case Op::kSourceDeltaNext:
     case Op::kSourceDeltaClose:
       return source_.Handle(op, r);
+    case Op::kZfsTarget:
+    case Op::kZfsBegin:
+    case Op::kZfsData:
+    case Op::kZfsEnd:
+    case Op::kZfsAbort:
+      if (!zfs_) return Status::Unsupported("this skiff serve has no --zfs-receive");
+      return zfs_->Handle(op, r);
     case Op::kReply:
       break;
   }

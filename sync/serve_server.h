@@ -23,6 +23,7 @@
 #include "sync/confined_root.h"
 #include "sync/serve_policy.h"
 #include "sync/serve_source_handlers.h"
+#include "sync/serve_zfs_receive.h"
 #include "transport/channel.h"
 #include "transport/serve_protocol.h"
 
@@ -36,6 +37,10 @@ class ServeServer {
   ~ServeServer();
   ServeServer(const ServeServer&) = delete;
   ServeServer& operator=(const ServeServer&) = delete;
+
+  // Also answers zfs receive requests (ops 60-69) through `zfs`, which must outlive
+  // this server (skiff serve --root DIR --zfs-receive PREFIX).
+  void set_zfs_receive(ServeZfsReceive* zfs) { zfs_ = zfs; }
 
   // Serves until the peer's EOF (OK) or a protocol error (kCorrupt, after replying).
   Status Run(Channel& ch);
@@ -75,6 +80,7 @@ class ServeServer {
   ConfinedRoot root_;
   ServePolicy policy_;
   ServeSourceHandlers source_{root_, policy_};  // pull-backup requests (ops 50-59)
+  ServeZfsReceive* zfs_ = nullptr;  // zfs receive requests (ops 60-69), if enabled
   bool hello_done_ = false;
   uint32_t next_handle_ = 1;
   std::map<uint32_t, OpenFile> handles_;

@@ -41,6 +41,23 @@ std::string ZfsProgram(std::string_view name) {
   if (name == "zfs") env = std::getenv("SKIFF_ZFS");
   if (name == "zpool") env = std::getenv("SKIFF_ZPOOL");
   if (env && *env) return env;
+  // sshd gives a non-root account a PATH without the sbin directories, where zfs lives
+  // (a forced-command `skiff serve --zfs-receive` runs with that PATH).
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t colon = dirs.find(':', start);
+    if (colon == std::string::npos) colon = dirs.size();
+    std::string dir = dirs.substr(start, colon - start);
+    if (!dir.empty() && ::access((dir + "/" + std::string(name)).c_str(), X_OK) == 0)
+      return std::string(name);
+    start = colon + 1;
+  }
+  for (const char* dir : {"/usr/sbin/", "/sbin/", "/usr/local/sbin/"}) {
+    std::string p = dir + std::string(name);
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
   return std::string(name);
 }
 
@@ -62,6 +79,9 @@ Result<std::unique_ptr<ZfsProcess>> ZfsProcess::Start(std::vector<std::string> a
     close_all();
     return st;
   }
+  // 1 MiB pipe (the unprivileged maximum by default) instead of 64 KiB: zfs send and
+  // receive work in bursts, and each wake-up then moves 16x more bytes.
+  if (pipe != Pipe::kNone) ::fcntl(data[0], F_SETPIPE_SZ, 1 << 20);
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);

@@ -69,6 +69,12 @@ enum class Op : uint8_t {
   kSourceDeltaSig = 54,
   kSourceDeltaNext = 55,
   kSourceDeltaClose = 56,
+  // 60-69: zfs receive (skiff serve --zfs-receive; fields in sync/serve_zfs_receive.h).
+  kZfsTarget = 60,
+  kZfsBegin = 61,
+  kZfsData = 62,
+  kZfsEnd = 63,
+  kZfsAbort = 64,
   kReply = 100,
 };
 inline constexpr uint8_t kMaxRequestOp = static_cast<uint8_t>(Op::kCopyData);

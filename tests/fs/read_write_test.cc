@@ -56,7 +56,8 @@ BOOST_AUTO_TEST_CASE(utimens_of_an_open_file_is_sent_behind_its_writes) {
   skiff::fs::SetAttrRequest times;
   times.atime = 1000000000;
   times.mtime = 1000000000;
-  auto r = f.filesystem->SetAttr(c->first.ino, fh, times);
+  // Without the handle, as the kernel sends futimens: the one writer's handle is used.
+  auto r = f.filesystem->SetAttr(c->first.ino, std::nullopt, times);
   BOOST_REQUIRE(r.ok());
   BOOST_CHECK_EQUAL(r->attr.st_mtim.tv_sec, 1000000000);
   BOOST_CHECK_EQUAL(r->attr.st_size, 5);
@@ -72,6 +73,64 @@ BOOST_AUTO_TEST_CASE(utimens_of_an_open_file_is_sent_behind_its_writes) {
   BOOST_CHECK(!fl.ok());
   f.faulty->set_lost(false);
   BOOST_CHECK(f.filesystem->Release(fh).ok());
+}
+
+BOOST_AUTO_TEST_CASE(setattr_after_the_last_flush_is_waited_for) {
+  // SEMANTICS.md §4: a chmod/utimens is queued behind a handle's writes only while a later
+  // flush of that handle is sure to report its failure. After close (flush) with no write
+  // since, or with two writers (whose writes are not ordered together), it is a SETSTAT
+  // waited for: done on the server when it returns, its failure returned at once.
+  FsFixture f;
+  skiff::fs::SetAttrRequest times;
+  times.atime = 1000000000;
+  times.mtime = 1000000000;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(c.ok());
+  BOOST_REQUIRE(f.filesystem->Write(c->second.fh, 0, "hello").ok());
+  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
+  BOOST_REQUIRE(f.filesystem->SetAttr(c->first.ino, std::nullopt, times).ok());
+  BOOST_CHECK_EQUAL(f.mem->Stat("/m/a")->mtime, 1000000000);  // no flush needed
+  f.faulty->set_lost(true);
+  times.mtime = 1100000000;
+  BOOST_CHECK(!f.filesystem->SetAttr(c->first.ino, std::nullopt, times).ok());
+  f.faulty->set_lost(false);
+  BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
+}
+
+BOOST_AUTO_TEST_CASE(setattr_with_two_writers_is_waited_for) {
+  FsFixture f;
+  skiff::fs::SetAttrRequest times;
+  times.atime = 1000000000;
+  auto w1 = f.filesystem->Create(kRoot, "b", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(w1.ok());
+  auto w2 = f.filesystem->Open(w1->first.ino, O_WRONLY);
+  BOOST_REQUIRE(w2.ok());
+  BOOST_REQUIRE(f.filesystem->Write(w1->second.fh, 0, "one").ok());
+  BOOST_REQUIRE(f.filesystem->Write(w2->fh, 3, "two").ok());
+  times.mtime = 1200000000;
+  BOOST_REQUIRE(f.filesystem->SetAttr(w1->first.ino, std::nullopt, times).ok());
+  BOOST_CHECK_EQUAL(f.mem->Stat("/m/b")->mtime, 1200000000);
+  BOOST_CHECK_EQUAL(f.mem->Stat("/m/b")->size, 6u);  // both handles' writes drained first
+  BOOST_CHECK(f.filesystem->Flush(w1->second.fh).ok());
+  BOOST_CHECK(f.filesystem->Flush(w2->fh).ok());
+  BOOST_CHECK(f.filesystem->Release(w1->second.fh).ok());
+  BOOST_CHECK(f.filesystem->Release(w2->fh).ok());
+}
+
+BOOST_AUTO_TEST_CASE(failed_setattr_behind_writes_is_reported_by_close) {
+  // tar's sequence: create, write, futimens (no handle), close. The futimens is answered
+  // at once; if the server refuses it, close (flush) fails instead.
+  FsFixture f;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(c.ok());
+  BOOST_REQUIRE(f.filesystem->Write(c->second.fh, 0, "x").ok());
+  f.faulty->set_lost(true);
+  skiff::fs::SetAttrRequest chmod;
+  chmod.mode = 0600;
+  BOOST_REQUIRE(f.filesystem->SetAttr(c->first.ino, std::nullopt, chmod).ok());
+  BOOST_CHECK_EQUAL(StatusToErrno(f.filesystem->Flush(c->second.fh)), EIO);
+  f.faulty->set_lost(false);
+  BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
 }
 
 BOOST_AUTO_TEST_CASE(append_truncate_and_sparse_writes) {

@@ -93,6 +93,32 @@ BOOST_AUTO_TEST_CASE(created_file_attributes_match_the_server) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(mkdir_attributes_are_computed_after_the_first) {
+  // SEMANTICS.md §4: the first mkdir of a mount stats the new directory (size, umask,
+  // owner); later ones cost the MKDIR only, with attributes equal to the server's. A
+  // create asking for permission bits no earlier create asked for stats again.
+  FsFixture f;
+  auto d0 = f.filesystem->Mkdir(kRoot, "d0", 0755);
+  BOOST_REQUIRE(d0.ok());
+  uint64_t before = f.faulty->calls();
+  auto d1 = f.filesystem->Mkdir(kRoot, "d1", 0700);
+  BOOST_REQUIRE(d1.ok());
+  BOOST_CHECK_EQUAL(f.faulty->calls() - before, 1u);
+  auto server = f.mem->Lstat("/m/d1");
+  BOOST_REQUIRE(server.ok());
+  BOOST_CHECK_EQUAL(d1->attr.st_mode, server->mode);
+  BOOST_CHECK_EQUAL(d1->attr.st_uid, server->uid);
+  BOOST_CHECK_EQUAL(d1->attr.st_size, static_cast<off_t>(server->size));
+  before = f.faulty->calls();
+  f.MakeFile(kRoot, "a", "", 0644);  // bits within 0755: computed
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_EQUAL(f.faulty->calls() - before, 2u);  // OPEN, CLOSE
+  before = f.faulty->calls();
+  f.MakeFile(kRoot, "b", "", 0666);  // 0022 never asked for: one fstat
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_EQUAL(f.faulty->calls() - before, 3u);  // OPEN, FSTAT, CLOSE
+}
+
 BOOST_AUTO_TEST_CASE(unlink_rmdir_and_own_changes_update_caches) {
   FsFixture f;
   auto d = f.filesystem->Mkdir(kRoot, "d", 0755);

@@ -24,12 +24,16 @@
 
 #include "tests/integration/mount/mount_helper.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 using skiff::testing::FinishesWithin;
 using skiff::testing::IsSkiffMount;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadLocalFile;
 using skiff::testing::RunSkiff;
 using skiff::testing::SharedSshd;
 using skiff::testing::SkiffMount;
+using skiff::testing::WriteLocalFile;
 
 namespace {
 
@@ -43,25 +47,6 @@ std::pair<std::string, std::string> FreshPlainDir(const std::string& name) {
   return {local, "skiff-plain:" + sshd.plain_remote_dir() + "/" + name};
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(posix)
@@ -70,9 +55,9 @@ BOOST_AUTO_TEST_CASE(files_directories_links_and_errors) {
   auto [local, remote] = FreshPlainDir("ops");
   SkiffMount m(remote);
   // create / write / read, seen on the server
-  WriteFile(m / "a", "hello");
-  BOOST_CHECK_EQUAL(ReadFile(m / "a"), "hello");
-  BOOST_CHECK_EQUAL(ReadFile(local + "/a"), "hello");
+  WriteLocalFile(m / "a", "hello");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "a"), "hello");
+  BOOST_CHECK_EQUAL(ReadLocalFile(local + "/a"), "hello");
   // append
   {
     int fd = open((m / "a").c_str(), O_WRONLY | O_APPEND);
@@ -80,13 +65,13 @@ BOOST_AUTO_TEST_CASE(files_directories_links_and_errors) {
     BOOST_CHECK_EQUAL(write(fd, " world", 6), 6);
     BOOST_CHECK_EQUAL(close(fd), 0);
   }
-  BOOST_CHECK_EQUAL(ReadFile(m / "a"), "hello world");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "a"), "hello world");
   // O_EXCL on an existing file
   BOOST_CHECK_EQUAL(open((m / "a").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644), -1);
   BOOST_CHECK_EQUAL(errno, EEXIST);
   // mkdir / rmdir of a non-empty directory / rmdir
   BOOST_REQUIRE_EQUAL(mkdir((m / "d").c_str(), 0755), 0);
-  WriteFile(m / "d/x", "x");
+  WriteLocalFile(m / "d/x", "x");
   BOOST_CHECK_EQUAL(rmdir((m / "d").c_str()), -1);
   BOOST_CHECK_EQUAL(errno, ENOTEMPTY);
   BOOST_CHECK_EQUAL(unlink((m / "d/x").c_str()), 0);
@@ -95,12 +80,12 @@ BOOST_AUTO_TEST_CASE(files_directories_links_and_errors) {
   BOOST_CHECK_EQUAL(stat((m / "d").c_str(), &st), -1);
   BOOST_CHECK_EQUAL(errno, ENOENT);
   // rename over an existing file replaces it
-  WriteFile(m / "b", "old b");
+  WriteLocalFile(m / "b", "old b");
   BOOST_REQUIRE_EQUAL(rename((m / "a").c_str(), (m / "b").c_str()), 0);
-  BOOST_CHECK_EQUAL(ReadFile(m / "b"), "hello world");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "b"), "hello world");
   BOOST_CHECK_EQUAL(access((m / "a").c_str(), F_OK), -1);
   // RENAME_NOREPLACE and RENAME_EXCHANGE
-  WriteFile(m / "c", "c");
+  WriteLocalFile(m / "c", "c");
   BOOST_CHECK_EQUAL(syscall(SYS_renameat2, AT_FDCWD, (m / "c").c_str(), AT_FDCWD, (m / "b").c_str(),
                             RENAME_NOREPLACE),
                     -1);
@@ -109,22 +94,22 @@ BOOST_AUTO_TEST_CASE(files_directories_links_and_errors) {
                             RENAME_EXCHANGE),
                     -1);
   BOOST_CHECK_EQUAL(errno, EINVAL);
-  BOOST_CHECK_EQUAL(ReadFile(m / "b"), "hello world");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "b"), "hello world");
   // symlink / readlink
   BOOST_REQUIRE_EQUAL(symlink("b", (m / "s").c_str()), 0);
   char buf[64] = {};
   BOOST_CHECK_EQUAL(readlink((m / "s").c_str(), buf, sizeof buf), 1);
   BOOST_CHECK_EQUAL(std::string(buf), "b");
-  BOOST_CHECK_EQUAL(ReadFile(m / "s"), "hello world");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "s"), "hello world");
   // hard link
   BOOST_REQUIRE_EQUAL(link((m / "b").c_str(), (m / "h").c_str()), 0);
-  BOOST_CHECK_EQUAL(ReadFile(local + "/h"), "hello world");
+  BOOST_CHECK_EQUAL(ReadLocalFile(local + "/h"), "hello world");
   // chmod / truncate / utimens
   BOOST_CHECK_EQUAL(chmod((m / "b").c_str(), 0600), 0);
   BOOST_REQUIRE_EQUAL(stat((m / "b").c_str(), &st), 0);
   BOOST_CHECK_EQUAL(st.st_mode & 07777, 0600u);
   BOOST_CHECK_EQUAL(truncate((m / "b").c_str(), 5), 0);
-  BOOST_CHECK_EQUAL(ReadFile(m / "b"), "hello");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "b"), "hello");
   struct timespec times[2] = {{1000000000, 0}, {1200000000, 0}};
   BOOST_CHECK_EQUAL(utimensat(AT_FDCWD, (m / "b").c_str(), times, 0), 0);
   BOOST_REQUIRE_EQUAL(stat((local + "/b").c_str(), &st), 0);
@@ -161,16 +146,16 @@ BOOST_AUTO_TEST_CASE(sparse_writes_truncate_and_fsync) {
   BOOST_CHECK_EQUAL(fstat(fd, &st), 0);
   BOOST_CHECK_EQUAL(st.st_size, 10);
   BOOST_CHECK_EQUAL(close(fd), 0);
-  BOOST_CHECK_EQUAL(ReadFile(local + "/s"), std::string(10, '\0'));
+  BOOST_CHECK_EQUAL(ReadLocalFile(local + "/s"), std::string(10, '\0'));
 }
 
 BOOST_AUTO_TEST_CASE(large_file_random_reads_and_writes_match_a_local_copy) {
   auto [local, remote] = FreshPlainDir("large");
   SkiffMount m(remote);
-  std::string model = Pattern(48 << 20, 1);
-  WriteFile(m / "big", model);
-  BOOST_REQUIRE(ReadFile(local + "/big") == model);
-  BOOST_REQUIRE(ReadFile(m / "big") == model);
+  std::string model = RandomBytes(48 << 20, 1);
+  WriteLocalFile(m / "big", model);
+  BOOST_REQUIRE(ReadLocalFile(local + "/big") == model);
+  BOOST_REQUIRE(ReadLocalFile(m / "big") == model);
   int fd = open((m / "big").c_str(), O_RDWR);
   BOOST_REQUIRE_GE(fd, 0);
   std::mt19937 rng(2);
@@ -179,7 +164,7 @@ BOOST_AUTO_TEST_CASE(large_file_random_reads_and_writes_match_a_local_copy) {
     uint64_t off = rng() % model.size();
     size_t len = 1 + rng() % (1 << 20);
     if (rng() % 3 == 0) {
-      std::string data = Pattern(len, i);
+      std::string data = RandomBytes(len, i);
       BOOST_REQUIRE_EQUAL(pwrite(fd, data.data(), len, off), static_cast<ssize_t>(len));
       if (off + len > model.size()) model.resize(off + len);
       model.replace(off, len, data);
@@ -192,14 +177,15 @@ BOOST_AUTO_TEST_CASE(large_file_random_reads_and_writes_match_a_local_copy) {
     }
   }
   BOOST_CHECK_EQUAL(close(fd), 0);
-  BOOST_CHECK(ReadFile(local + "/big") == model);
+  BOOST_CHECK(ReadLocalFile(local + "/big") == model);
 }
 
 BOOST_AUTO_TEST_CASE(directory_of_10000_entries) {
   auto [local, remote] = FreshPlainDir("many");
   std::filesystem::create_directory(local + "/d");
   chmod((local + "/d").c_str(), 0777);  // the server account must be able to add files
-  for (int i = 0; i < 10000; ++i) WriteFile(local + "/d/f" + std::to_string(i), std::to_string(i));
+  for (int i = 0; i < 10000; ++i)
+    WriteLocalFile(local + "/d/f" + std::to_string(i), std::to_string(i));
   SkiffMount m(remote);
   DIR* d = opendir((m / "d").c_str());
   BOOST_REQUIRE(d);
@@ -217,7 +203,7 @@ BOOST_AUTO_TEST_CASE(directory_of_10000_entries) {
   struct stat st {};
   BOOST_REQUIRE_EQUAL(stat((m / "d/f9999").c_str(), &st), 0);
   BOOST_CHECK_EQUAL(st.st_size, 4);
-  BOOST_CHECK_EQUAL(ReadFile(m / "d/f1234"), "1234");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "d/f1234"), "1234");
   // and through the mount: 1000 more entries created, listed, removed
   for (int i = 0; i < 1000; ++i) {
     int fd = open((m / ("d/g" + std::to_string(i))).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -236,7 +222,8 @@ BOOST_AUTO_TEST_CASE(directory_of_10000_entries) {
 BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   auto [local, remote] = FreshPlainDir("conc");
   SkiffMount m(remote);
-  for (int i = 0; i < 4; ++i) WriteFile(m / ("f" + std::to_string(i)), Pattern(4 << 20, i));
+  for (int i = 0; i < 4; ++i)
+    WriteLocalFile(m / ("f" + std::to_string(i)), RandomBytes(4 << 20, i));
   std::atomic<int> bad{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 8; ++t) {
@@ -249,9 +236,9 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
           if (pwrite(fd, block.data(), block.size(), k * 65536) != 65536) ++bad;
         if (close(fd) != 0) ++bad;
       } else {
-        std::string want = Pattern(4 << 20, t % 4).substr(2 << 20);
+        std::string want = RandomBytes(4 << 20, t % 4).substr(2 << 20);
         for (int k = 0; k < 3; ++k) {
-          std::string got = ReadFile(path);
+          std::string got = ReadLocalFile(path);
           if (got.size() != (4u << 20) || got.compare(2 << 20, std::string::npos, want) != 0) ++bad;
         }
       }
@@ -260,27 +247,27 @@ BOOST_AUTO_TEST_CASE(concurrent_readers_and_writers) {
   for (auto& t : ts) t.join();
   BOOST_CHECK_EQUAL(bad.load(), 0);
   for (int i = 0; i < 4; ++i)
-    BOOST_CHECK(ReadFile(local + "/f" + std::to_string(i)).substr(0, 2 << 20) ==
+    BOOST_CHECK(ReadLocalFile(local + "/f" + std::to_string(i)).substr(0, 2 << 20) ==
                 std::string(2 << 20, 'a' + i));
 }
 
 BOOST_AUTO_TEST_CASE(close_to_open_sees_other_clients_changes) {
   auto [local, remote] = FreshPlainDir("cto");
   SkiffMount m(remote);
-  WriteFile(m / "f", "first version");
-  BOOST_CHECK_EQUAL(ReadFile(m / "f"), "first version");
-  WriteFile(local + "/f", "second, longer version");  // another client, on the server
-  BOOST_CHECK_EQUAL(ReadFile(m / "f"), "second, longer version");
+  WriteLocalFile(m / "f", "first version");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "f"), "first version");
+  WriteLocalFile(local + "/f", "second, longer version");  // another client, on the server
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "f"), "second, longer version");
 }
 
 BOOST_AUTO_TEST_CASE(chrooted_sftp_only_account) {
   auto& sshd = SharedSshd();
   SkiffMount m("skiff-sftp:" + sshd.sftp_remote_dir());
   std::filesystem::create_directory(m / "sub");
-  WriteFile(m / "sub/a", "in the chroot");
-  BOOST_CHECK_EQUAL(ReadFile(sshd.sftp_local_dir() + "/sub/a"), "in the chroot");
+  WriteLocalFile(m / "sub/a", "in the chroot");
+  BOOST_CHECK_EQUAL(ReadLocalFile(sshd.sftp_local_dir() + "/sub/a"), "in the chroot");
   BOOST_CHECK_EQUAL(rename((m / "sub/a").c_str(), (m / "b").c_str()), 0);
-  BOOST_CHECK_EQUAL(ReadFile(m / "b"), "in the chroot");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "b"), "in the chroot");
   std::filesystem::remove_all(m / "sub");
   BOOST_CHECK_EQUAL(unlink((m / "b").c_str()), 0);
 }
@@ -291,7 +278,7 @@ BOOST_AUTO_TEST_CASE(uid_gid_mapping) {
   BOOST_REQUIRE(pw);
   {
     SkiffMount m(remote);
-    WriteFile(m / "f", "x");
+    WriteLocalFile(m / "f", "x");
     struct stat st {};
     BOOST_REQUIRE_EQUAL(stat((m / "f").c_str(), &st), 0);
     BOOST_CHECK_EQUAL(st.st_uid, pw->pw_uid);  // no mapping: the server's numbers
@@ -319,23 +306,24 @@ BOOST_AUTO_TEST_CASE(several_connections) {
   for (int t = 0; t < 6; ++t) {
     ts.emplace_back([&, t] {
       std::string name = m / ("f" + std::to_string(t));
-      std::string data = Pattern(3 << 20, t);
-      WriteFile(name, data);
-      if (ReadFile(name) != data) ++bad;
+      std::string data = RandomBytes(3 << 20, t);
+      WriteLocalFile(name, data);
+      if (ReadLocalFile(name) != data) ++bad;
       if (rename(name.c_str(), (name + ".done").c_str()) != 0) ++bad;
     });
   }
   for (auto& t : ts) t.join();
   BOOST_CHECK_EQUAL(bad.load(), 0);
   for (int t = 0; t < 6; ++t)
-    BOOST_CHECK(ReadFile(local + "/f" + std::to_string(t) + ".done") == Pattern(3 << 20, t));
+    BOOST_CHECK(ReadLocalFile(local + "/f" + std::to_string(t) + ".done") ==
+                RandomBytes(3 << 20, t));
 }
 
 BOOST_AUTO_TEST_CASE(read_only_mount) {
   auto [local, remote] = FreshPlainDir("ro");
-  WriteFile(local + "/f", "x");
+  WriteLocalFile(local + "/f", "x");
   SkiffMount m(remote, {"-o", "ro"});
-  BOOST_CHECK_EQUAL(ReadFile(m / "f"), "x");
+  BOOST_CHECK_EQUAL(ReadLocalFile(m / "f"), "x");
   BOOST_CHECK_EQUAL(open((m / "g").c_str(), O_WRONLY | O_CREAT, 0644), -1);
   BOOST_CHECK_EQUAL(errno, EROFS);
 }
@@ -343,7 +331,7 @@ BOOST_AUTO_TEST_CASE(read_only_mount) {
 BOOST_AUTO_TEST_CASE(unmount_with_open_files) {
   auto [local, remote] = FreshPlainDir("busy");
   SkiffMount m(remote);
-  WriteFile(m / "f", "open");
+  WriteLocalFile(m / "f", "open");
   int fd = open((m / "f").c_str(), O_RDONLY);
   BOOST_REQUIRE_GE(fd, 0);
   std::string out;
@@ -369,13 +357,13 @@ BOOST_AUTO_TEST_CASE(daemon_mode_and_fusermount_unmount_leave_no_process) {
   // Find the daemon by its unique mount point, to check it goes away.
   pid_t daemon = 0;
   for (auto& p : std::filesystem::directory_iterator("/proc")) {
-    std::string cmd = ReadFile(p.path().string() + "/cmdline");
+    std::string cmd = ReadLocalFile(p.path().string() + "/cmdline");
     if (cmd.find("mount") != std::string::npos && cmd.find(mnt) != std::string::npos)
       daemon = std::stoi(p.path().filename().string());
   }
   BOOST_REQUIRE_GT(daemon, 0);
-  WriteFile(mnt + "/f", "daemon");
-  BOOST_CHECK_EQUAL(ReadFile(local + "/f"), "daemon");
+  WriteLocalFile(mnt + "/f", "daemon");
+  BOOST_CHECK_EQUAL(ReadLocalFile(local + "/f"), "daemon");
   auto r = skiff::testing::RunProcess({"fusermount3", "-u", mnt});
   BOOST_REQUIRE(r.ok());
   BOOST_CHECK_EQUAL(r->exit_code, 0);

@@ -3,8 +3,10 @@
 #define BOOST_TEST_MODULE zfs_fuse_test
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -286,6 +288,174 @@ BOOST_FIXTURE_TEST_CASE(divergence_refused_and_prune_keeps_chains, ZfsEnv) {
   r = Skiff({"restore", Dest(), pool + "/back"});
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
   BOOST_TEST(ReadFile(Mount("back") / "f") == "three\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// `skiff zfs send` to a key whose forced command is `skiff serve --zfs-receive
+// POOL/recv` (the line `skiff authorize --zfs-receive` prints): streams go into
+// `zfs receive` on the server, as the unprivileged skiff-restricted account.
+struct ZfsServeEnv : ZfsEnv {
+  fs::path bin;
+  std::string key;
+  std::string prefix;
+
+  ZfsServeEnv() {
+    prefix = pool + "/recv";
+    // The account must be able to run skiff and reach this test's zfs-fuse socket
+    // (zfs-fuse checks no permissions beyond the socket's); it owns the prefix's mount
+    // point so that `zfs receive` can create and mount the datasets it receives.
+    fs::create_directories(dir / "bin");
+    ::chmod(dir.c_str(), 0755);
+    bin = dir / "bin/skiff";
+    fs::copy_file(skiff, bin);
+    ::chmod(bin.c_str(), 0755);
+    ::chmod("/var/run/zfs", 0755);
+    ::chmod(kSocket, 0666);
+    MustRun({"zfs", "create", prefix});
+    struct passwd* pw = ::getpwnam("skiff-restricted");
+    BOOST_REQUIRE(pw);
+    BOOST_REQUIRE(::chown(Mount("recv").c_str(), pw->pw_uid, pw->pw_gid) == 0);
+    ProcessResult r = Run({bin.string(), "authorize", "--key", sshd.restricted_key_path() + ".pub",
+                           "--zfs-receive", prefix, "--skiff", bin.string()});
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(r.out.rfind("restrict,command=\"", 0) == 0u, r.out);
+    BOOST_TEST(r.out.find("--zfs-receive") != std::string::npos, r.out);
+    size_t key_at = r.out.find("\" ssh-");
+    BOOST_REQUIRE(key_at != std::string::npos);
+    auto k = sshd.AddRestrictedKey(r.out.substr(0, key_at + 1));
+    BOOST_REQUIRE_MESSAGE(k.ok(), k.status().ToString());
+    key = *k;
+  }
+  ProcessResult Zfs(std::vector<std::string> args) {
+    args.insert(args.begin(), {bin.string(), "zfs"});
+    args.insert(args.end(), {"-F", sshd.ssh_config_path(), "-i", key});
+    return Run(args);
+  }
+  std::string Guid(const std::string& snap) {
+    return Run({"zfs", "get", "-H", "-p", "-o", "value", "guid", snap}).out;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(zfs_fuse_serve, *boost::unit_test::precondition(ZfsFuseUsable))
+
+BOOST_FIXTURE_TEST_CASE(send_full_and_incremental_into_zfs_receive_key, ZfsServeEnv) {
+  const std::string ds = pool + "/data";
+  MustRun({"zfs", "create", ds});
+  const std::string big = RandomBytes(3 << 20, 5);
+  WriteFile(Mount("data") / "big", big);
+  WriteFile(Mount("data") / "small", "first\n");
+  MustRun({"zfs", "snapshot", ds + "@one"});
+  ProcessResult r = Zfs({"send", ds, "skiff-restricted:"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("received @one (full) into " + prefix + "/data") != std::string::npos,
+             r.out);
+  BOOST_TEST(Guid(prefix + "/data@one") == Guid(ds + "@one"));
+
+  // Incremental: two new snapshots, one stream each.
+  WriteFile(Mount("data") / "small", "second\n");
+  MustRun({"zfs", "snapshot", ds + "@two"});
+  WriteFile(Mount("data") / "new", RandomBytes(200000, 6));
+  ::unlink((Mount("data") / "big").c_str());
+  // The received dataset was read (atime) since @one: receive must still apply.
+  BOOST_TEST(ReadFile(Mount("recv/data") / "small") == "first\n");
+  r = Zfs({"send", ds, "skiff-restricted:", "--snapshot"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("received @two (incremental from @one)") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("(incremental from @two)") != std::string::npos, r.out);
+  const std::string newest = r.out.substr(r.out.find("created " + ds + "@") + 8 + ds.size() + 1);
+  const std::string snap = newest.substr(0, newest.find('\n'));
+  r = Zfs({"send", ds, "skiff-restricted:"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("up to date") != std::string::npos, r.out);
+
+  // Restore-equivalence: the received newest snapshot holds the source's files. Read
+  // through a clone: zfs-fuse's mount of recv/data may serve pages cached before the
+  // incremental arrived.
+  BOOST_TEST(Guid(prefix + "/data@" + snap) == Guid(ds + "@" + snap));
+  MustRun({"zfs", "clone", prefix + "/data@" + snap, pool + "/check"});
+  for (const char* f : {"small", "new"})
+    BOOST_TEST(ReadFile(Mount("check") / f) == ReadFile(Mount("data") / f), f);
+  BOOST_TEST(!fs::exists(Mount("check") / "big"));
+  ProcessResult snaps = Run({"zfs", "list", "-H", "-t", "snapshot", "-o", "name"});
+  BOOST_TEST(snaps.out.find(prefix + "/data@two") != std::string::npos, snaps.out);
+
+  // A DEST path names the dataset under the prefix.
+  r = Zfs({"send", ds, "skiff-restricted:copies/one"});
+  BOOST_TEST(r.exit_code == 2);  // copies/ does not exist: zfs's own message
+  BOOST_TEST(r.err.find(prefix + "/copies") != std::string::npos, r.err);
+  MustRun({"zfs", "create", prefix + "/copies"});
+  struct passwd* pw = ::getpwnam("skiff-restricted");
+  BOOST_REQUIRE(::chown(Mount("recv/copies").c_str(), pw->pw_uid, pw->pw_gid) == 0);
+  r = Zfs({"send", ds, "skiff-restricted:copies/one"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(ReadFile(Mount("recv/copies/one") / "new") == ReadFile(Mount("data") / "new"));
+}
+
+BOOST_FIXTURE_TEST_CASE(zfs_receive_key_is_confined_to_its_prefix, ZfsServeEnv) {
+  const std::string ds = pool + "/data";
+  MustRun({"zfs", "create", ds});
+  WriteFile(Mount("data") / "f", "x\n");
+  MustRun({"zfs", "snapshot", ds + "@a"});
+  const std::vector<std::pair<std::string, std::string>> attacks = {
+      {"skiff-restricted:../data2", "not allowed"},
+      {"skiff-restricted:recv/../../data2", "not allowed"},
+      {"skiff-restricted:/" + pool + "/data2", "absolute"},
+      {"skiff-restricted:x@a", "not a dataset name"},
+      {"skiff-restricted:x%y", "not a dataset name"},
+      {"skiff-restricted:a//b", "not allowed"},
+      {"skiff-restricted:a b", "not allowed"},
+  };
+  for (const auto& [dest, why] : attacks) {
+    ProcessResult r = Zfs({"send", ds, dest});
+    BOOST_TEST(r.exit_code == 2, dest);
+    BOOST_TEST(r.err.find(why) != std::string::npos, dest << ": " << r.err);
+  }
+  // Nothing was created outside (or inside) the prefix.
+  ProcessResult list = Run({"zfs", "list", "-H", "-o", "name"});
+  BOOST_TEST(list.out == pool + "\n" + ds + "\n" + prefix + "\n", list.out);
+  // zfs's own message reaches the client (zfs-fuse's zfs send has no -w), and the
+  // receive already started on the server is aborted: nothing appears there.
+  ProcessResult raw = Zfs({"send", ds, "skiff-restricted:raw", "--raw"});
+  BOOST_TEST(raw.exit_code == 2);
+  BOOST_TEST(raw.err.find("invalid option 'w'") != std::string::npos, raw.err);
+  BOOST_TEST(Run({"zfs", "list", prefix + "/raw"}).exit_code != 0);
+  // The key reads or writes no files: stream-store commands are refused.
+  ProcessResult r = Zfs({"list", "skiff-restricted:data"});
+  BOOST_TEST(r.exit_code != 0);
+  BOOST_TEST(r.err.find("only receives zfs streams") != std::string::npos, r.err);
+  // A shell command instead of skiff serve is refused by the forced command.
+  ProcessResult sh = Run({"ssh", "-F", sshd.ssh_config_path(), "-i", key, "skiff-restricted",
+                          "zfs destroy -r " + prefix});
+  BOOST_TEST(sh.exit_code != 0);
+  BOOST_TEST(Run({"zfs", "list", prefix}).exit_code == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(zfs_receive_key_refuses_divergence, ZfsServeEnv) {
+  const std::string ds = pool + "/data";
+  MustRun({"zfs", "create", ds});
+  WriteFile(Mount("data") / "f", "one\n");
+  MustRun({"zfs", "snapshot", ds + "@one"});
+  BOOST_REQUIRE(Zfs({"send", ds, "skiff-restricted:"}).exit_code == 0);
+  WriteFile(Mount("data") / "f", "two\n");
+  MustRun({"zfs", "snapshot", ds + "@two"});
+  BOOST_REQUIRE(Zfs({"send", ds, "skiff-restricted:"}).exit_code == 0);
+  // The source is rolled back and takes a different @two.
+  MustRun({"zfs", "rollback", "-r", ds + "@one"});
+  WriteFile(Mount("data") / "f", "other two\n");
+  MustRun({"zfs", "snapshot", ds + "@two"});
+  ProcessResult r = Zfs({"send", ds, "skiff-restricted:"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("diverged") != std::string::npos, r.err);
+  // A full stream never overwrites the received dataset.
+  r = Zfs({"send", ds, "skiff-restricted:", "--allow-full"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("already exists") != std::string::npos, r.err);
+  BOOST_TEST(ReadFile(Mount("recv/data") / "f") == "two\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
