@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "transport/serve_remote_fs.h"
+#include "transport/ssh_connection.h"
+
 namespace skiff::cli {
 
 Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const SshOptions& ssh,
@@ -14,6 +17,24 @@ Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const S
   SKIFF_ASSIGN_OR_RETURN(auto repo, sync::Repository::Open(*r->conn.fs, r->conn.root, create));
   r->repo.emplace(std::move(repo));
   return r;
+}
+
+Result<std::unique_ptr<sync::ServeSourceFs>> ConnectPullSource(const SshOptions& ssh) {
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<SshConnection> conn, SshConnection::Connect(ssh));
+  const std::string need = ": a pull backup needs a key on " + ssh.host +
+                           " whose forced command is `skiff serve --read-only --root DIR` "
+                           "(skiff authorize prints it; doc/SERVE.md, Pull backups)";
+  auto ch = conn->OpenExec("skiff serve");
+  if (!ch.ok()) return Status(ch.status().code(), ch.status().message() + need);
+  auto remote = ServeRemoteFs::Create(std::move(ch).value(), conn);
+  if (!remote.ok()) {
+    if (remote.status().Is(Code::kConnectionLost) || remote.status().Is(Code::kCorrupt) ||
+        remote.status().Is(Code::kUnsupported))
+      return Status::Unsupported(ssh.host + " is not a skiff serve endpoint (" +
+                                 remote.status().message() + ")" + need);
+    return remote.status();
+  }
+  return sync::ServeSourceFs::Create(std::move(remote).value());
 }
 
 int FailWith(const std::string& command, const Status& st) {

@@ -12,6 +12,7 @@
 
 #include "sync/repo_connect.h"
 #include "sync/repository.h"
+#include "sync/serve_source_fs.h"
 #include "transport/ssh_options.h"
 
 namespace skiff::cli {
@@ -24,6 +25,11 @@ struct OpenRepo {
 // Connects and opens (with `create`, initialises) the repository named by `arg`.
 Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const SshOptions& ssh,
                                                  bool create);
+
+// The source side of a pull backup: connects to `ssh.host` and opens `skiff serve`
+// there (a key with `skiff serve --read-only --root DIR`). A peer that is not a serve
+// endpoint gives kUnsupported saying what the key needs.
+Result<std::unique_ptr<sync::ServeSourceFs>> ConnectPullSource(const SshOptions& ssh);
 
 // Prints "skiff CMD: <status>" and returns 75 for an unreachable server, else 2.
 int FailWith(const std::string& command, const Status& st);

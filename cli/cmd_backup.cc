@@ -31,6 +31,11 @@ constexpr char kUsage[] =
     "  --json                 print a JSON summary on stdout\n"
     "  -q, --quiet            no progress line\n"
     "\n"
+    "Pull mode: when the SOURCEs are [user@]host:path and REPO is local, the files are\n"
+    "read from host through a key with `skiff serve --read-only --root DIR` there (the\n"
+    "rsync matcher runs on host, so only changes cross the network). host:path is the\n"
+    "absolute path under DIR, or relative to DIR; host: alone is DIR itself.\n"
+    "\n"
     "Exit status: 0 done, 1 done with warnings (files vanished, changed or unreadable),\n"
     "2 failure, 75 server unreachable.\n";
 
@@ -62,11 +67,52 @@ int Run(const std::vector<std::string>& in) {
   std::string repo_arg = args.back();
   args.pop_back();
 
+  // Pull mode: host:path sources (all on one host), a local repository.
+  std::vector<RemoteSpec> specs;
+  size_t remote_sources = 0;
+  for (const auto& a : args) {
+    specs.push_back(ParseRemoteSpec(a));
+    if (specs.back().remote) ++remote_sources;
+  }
+  std::unique_ptr<sync::ServeSourceFs> pull;
+  std::vector<std::string> sources = args;
+  if (remote_sources > 0) {
+    if (remote_sources != specs.size())
+      return UsageError("backup",
+                        "a pull backup takes every SOURCE from one host (host:path); "
+                        "back up local paths in a separate run");
+    for (const auto& sp : specs)
+      if (sp.host != specs[0].host || sp.user != specs[0].user)
+        return UsageError("backup", "a pull backup takes every SOURCE from one host, not " +
+                                        specs[0].host + " and " + sp.host);
+    if (ParseRemoteSpec(repo_arg).remote)
+      return UsageError("backup",
+                        "a pull backup (host:path SOURCE) writes to a local REPO, not " + repo_arg);
+    SshOptions s = *ssh;
+    s.host = specs[0].host;
+    if (!specs[0].user.empty()) s.user = specs[0].user;
+    auto src = ConnectPullSource(s);
+    if (!src.ok()) return FailWith("backup", src.status());
+    pull = std::move(src).value();
+    sources.clear();
+    for (const auto& sp : specs) {
+      std::string p = sp.path;
+      if (p.empty() || p == ".")
+        p = pull->root();
+      else if (p[0] != '/')
+        p = pull->root() + "/" + p;
+      auto rel = pull->ToRel(p);
+      if (!rel.ok()) return FailWith("backup", rel.status());
+      sources.push_back(p);
+    }
+  }
+
   auto open = OpenRepository(repo_arg, *ssh, /*create=*/true);
   if (!open.ok()) return FailWith("backup", open.status());
-  sync::PosixLocalFs local;
+  sync::PosixLocalFs posix;
+  sync::LocalFs& local = pull ? static_cast<sync::LocalFs&>(*pull) : posix;
   sync::BackupOptions o;
-  o.sources = args;
+  o.sources = sources;
   o.excludes = *excludes;
   o.one_file_system = one_fs;
   o.checksum = checksum;
