@@ -125,7 +125,9 @@ std::vector<std::string> SnapshotsArgv(const std::string& exe, const JobConfig& 
 bool CheckDue(const JobConfig& job, const JobState& state, int64_t now) {
   if (!job.check) return false;
   if (job.check_every == 0 || state.last_check == 0) return true;
-  return now - state.last_check >= job.check_every;
+  // Not `now - last_check`: a corrupt state file may hold any int64 (overflow). check_every
+  // is a parsed, bounded duration, so this side cannot overflow.
+  return state.last_check <= now - job.check_every;
 }
 
 // A snapshot's name ("2026-11-22T001000Z") -> its Unix time, or 0.

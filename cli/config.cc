@@ -465,7 +465,10 @@ Result<int64_t> ParseDuration(std::string_view text) {
     if (n > std::numeric_limits<int64_t>::max() / unit / 4) {
       return Status::Invalid("duration '" + std::string(t) + "' is too large");
     }
-    total += n * unit;
+    total += n * unit;  // each term and the running total stay below max/4: no overflow
+    if (total > std::numeric_limits<int64_t>::max() / 4) {
+      return Status::Invalid("duration '" + std::string(t) + "' is too large");
+    }
   }
   return total;
 }

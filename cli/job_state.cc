@@ -9,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "cli/json_value.h"
@@ -17,6 +18,15 @@ namespace skiff::cli {
 namespace {
 
 std::string Errno(int err) { return std::strerror(err); }
+
+// later - earlier, saturated at the int64 limits: a state file may hold any number
+// (hand-edited, corrupt, another version), and an age must never overflow.
+int64_t Elapsed(int64_t later, int64_t earlier) {
+  int64_t d = 0;
+  if (__builtin_sub_overflow(later, earlier, &d))
+    return earlier < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  return d;
+}
 
 Status WriteAll(int fd, const std::string& data, const std::string& path) {
   size_t off = 0;
@@ -185,7 +195,8 @@ std::string FormatAge(int64_t seconds) {
 std::string FormatTime(int64_t unix_seconds) {
   time_t t = static_cast<time_t>(unix_seconds);
   struct tm tm;
-  gmtime_r(&t, &tm);
+  // A year past what struct tm holds (a corrupt state file): show the number instead.
+  if (gmtime_r(&t, &tm) == nullptr) return std::to_string(unix_seconds) + " (out of range)";
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return buf;
@@ -211,7 +222,8 @@ std::string FormatBytes(int64_t bytes) {
 std::string FormatStatus(const JobState& s, int64_t now) {
   std::ostringstream o;
   auto when = [&](int64_t t) {
-    return t == 0 ? std::string("never") : FormatTime(t) + " (" + FormatAge(now - t) + " ago)";
+    return t == 0 ? std::string("never")
+                  : FormatTime(t) + " (" + FormatAge(Elapsed(now, t)) + " ago)";
   };
   o << "job " << s.job << "\n";
   if (!s.repository.empty()) o << "  repository:       " << s.repository << "\n";
@@ -220,7 +232,8 @@ std::string FormatStatus(const JobState& s, int64_t now) {
     return o.str();
   }
   o << "  last run:         " << when(s.last_run_start) << ": " << s.last_result << " (exit "
-    << s.last_exit_code << ", took " << FormatAge(s.last_run_end - s.last_run_start) << ")\n";
+    << s.last_exit_code << ", took " << FormatAge(Elapsed(s.last_run_end, s.last_run_start))
+    << ")\n";
   o << "  last success:     " << when(s.last_success) << "\n";
   o << "  last failure:     " << when(s.last_failure);
   if (s.last_failure != 0 && !s.last_failure_message.empty()) {
@@ -238,8 +251,8 @@ std::string FormatStatus(const JobState& s, int64_t now) {
   } else {
     o << s.newest_snapshot;
     if (s.newest_snapshot_time != 0) {
-      o << (s.newest_snapshot.empty() ? "" : ", ") << FormatAge(now - s.newest_snapshot_time)
-        << " old";
+      o << (s.newest_snapshot.empty() ? "" : ", ")
+        << FormatAge(Elapsed(now, s.newest_snapshot_time)) << " old";
     }
   }
   if (s.snapshot_bytes) o << ", " << FormatBytes(*s.snapshot_bytes) << " of files";
@@ -290,7 +303,7 @@ std::string FormatPrometheus(const std::vector<JobState>& states, int64_t now) {
        }},
       {"skiff_last_run_duration_seconds", "Wall time of the most recent run.",
        [](const JobState& s, int64_t, double& v) {
-         v = static_cast<double>(s.last_run_end - s.last_run_start);
+         v = static_cast<double>(Elapsed(s.last_run_end, s.last_run_start));
          return s.last_run_start != 0 && s.last_run_end >= s.last_run_start;
        }},
       {"skiff_last_success_timestamp_seconds", "End of the last successful run (Unix time).",
@@ -325,7 +338,7 @@ std::string FormatPrometheus(const std::vector<JobState>& states, int64_t now) {
        }},
       {"skiff_newest_snapshot_age_seconds", "Age of the newest snapshot when this was written.",
        [](const JobState& s, int64_t now, double& v) {
-         v = static_cast<double>(now - s.newest_snapshot_time);
+         v = static_cast<double>(Elapsed(now, s.newest_snapshot_time));
          return s.newest_snapshot_time != 0;
        }},
   };
@@ -347,7 +360,7 @@ std::string StalenessProblem(const JobState& s, int64_t max_age, int64_t now) {
   if (s.last_success == 0) {
     return "job " + s.job + " has never completed a backup";
   }
-  int64_t age = now - s.last_success;
+  int64_t age = Elapsed(now, s.last_success);
   if (age > max_age) {
     std::string msg = "job " + s.job + ": last success " + FormatAge(age) + " ago, older than " +
                       FormatAge(max_age);

@@ -207,6 +207,8 @@ BOOST_AUTO_TEST_CASE(durations) {
   BOOST_TEST(!ParseDuration("1d12").ok());
   BOOST_TEST(!ParseDuration("5 m").ok());
   BOOST_TEST(!ParseDuration("99999999999999999d").ok());
+  // Each term is in range but the sum is not (found by config_parse_fuzz; signed overflow).
+  BOOST_TEST(!ParseDuration("70000000000y70000000000y70000000000y70000000000y70000000000y").ok());
 }
 
 BOOST_AUTO_TEST_CASE(byte_rates) {

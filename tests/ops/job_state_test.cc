@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 namespace skiff::cli {
@@ -175,6 +176,21 @@ BOOST_AUTO_TEST_CASE(staleness) {
   JobState never;
   never.job = "x";
   BOOST_TEST(StalenessProblem(never, 3600, kNow) == "job x has never completed a backup");
+}
+
+BOOST_AUTO_TEST_CASE(hostile_times_in_a_state_file_do_not_overflow) {
+  // A corrupt or hand-edited state file may hold any int64 (found by job_state_fuzz:
+  // `now - last_success` overflowed). Ages saturate; absurd times print as numbers.
+  JobState s = Succeeded();
+  s.last_success = std::numeric_limits<int64_t>::min() + 1;
+  s.last_run_start = std::numeric_limits<int64_t>::min();
+  s.last_run_end = std::numeric_limits<int64_t>::max();
+  s.newest_snapshot_time = std::numeric_limits<int64_t>::min();
+  BOOST_TEST(!StalenessProblem(s, 3600, kNow).empty());
+  BOOST_TEST(FormatStatus(s, kNow).find("out of range") != std::string::npos);
+  BOOST_TEST(!FormatPrometheus({s}, kNow).empty());
+  BOOST_TEST(FormatTime(std::numeric_limits<int64_t>::max()) ==
+             std::to_string(std::numeric_limits<int64_t>::max()) + " (out of range)");
 }
 
 BOOST_AUTO_TEST_CASE(prometheus_textfile) {
