@@ -14,8 +14,7 @@
 #include <set>
 #include <thread>
 
-#include "sync/content_hash.h"
-#include "sync/delta_matcher.h"
+#include "sync/backup_file_job.h"
 #include "sync/dir_gate.h"
 #include "sync/job_window.h"
 #include "sync/manifest.h"
@@ -24,16 +23,10 @@
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
 #include "sync/retention.h"
-#include "sync/signature.h"
 
 namespace skiff::sync {
 namespace {
 
-// Local read size: large enough for few syscalls, small enough to bound memory.
-constexpr size_t kReadChunk = 1 << 20;
-// Signatures of the biggest files (a 1 TiB file at 128 KiB blocks is ~100 MiB of
-// signature); refuse anything beyond as corrupt.
-constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
 // Files in flight. Each new small file costs ~5 sequential round trips (open, write,
 // fsetstat, close, rename) and an unchanged one 1 (hardlink), so throughput on a tree of
 // small files is bounded by latency unless many files overlap. Measured on loopback
@@ -75,39 +68,9 @@ class BackupEngine::Impl {
   }
 
  private:
-  struct FileResult {
-    std::string hash;
-    uint64_t size = 0;
-    bool has_signature = false;
-    bool delta = false;         // rebuilt from the previous version
-    uint64_t bytes_sent = 0;    // literals or upload
-    uint64_t bytes_copied = 0;  // rebuilt server-side
-  };
-  // The worker side of one regular file; the scan thread reads it in the finisher.
-  struct FileJob {
-    Status status;
-    std::optional<FileResult> result;
-    bool reused = false, unchanged = false, transferred = false;
-  };
   // Names of a directory's entries that made it into the snapshot (resume cleanup).
   using Written = std::shared_ptr<std::set<std::string>>;
-  void RunFileJob(const std::string& local, const std::string& rel, const LocalStat& st,
-                  const ManifestEntry& e, const std::optional<ManifestEntry>& prev, FileJob& job);
-  // One upload or rebuild: reads the local file once, hashing it, building its signature
-  // and feeding either the uploader or the delta matcher.
-  Result<std::optional<FileResult>> TransferFile(const std::string& local, const std::string& rel,
-                                                 const LocalStat& st,
-                                                 const ManifestEntry* prev_for_delta);
-  Result<std::optional<FileResult>> HashLocal(const std::string& local, const LocalStat& st,
-                                              bool store_signature);
   Result<BackupStats> RunInner();
-  Status PutSignature(const std::string& hash, const FileSignature& sig);
-  Status SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid);
-  Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
-                    int64_t mtime, uint32_t uid, uint32_t gid);
-  Status PlaceFile(const std::string& tmp, const std::string& dst);
-  Status ClearRemote(const std::string& path);
-
   Status ProcessSource(const std::string& local, const std::string& rel, const Written& written);
   Status ProcessEntry(const std::string& local, const std::string& rel, uint64_t root_dev,
                       const Written& written);
@@ -147,14 +110,12 @@ class BackupEngine::Impl {
     std::lock_guard<std::mutex> l(warn_mu_);
     stats_.warnings = warnings_;
   }
-  std::string Dst(const std::string& rel) const { return incomplete_ + "/" + rel; }
-  std::string PrevPath(const std::string& rel) const {
-    return repo_.SnapshotDir(prev_name_) + "/" + rel;
-  }
+  std::string Dst(const std::string& rel) const { return files_->Dst(rel); }
+  Status ClearRemote(const std::string& path) { return sync::ClearRemote(fs_, path); }
   Status Add(const ManifestEntry& e) { return manifest_->Add(e); }
 
   // Threading: the scan (ProcessEntry and below) and every JobWindow finisher run on the
-  // thread that called Run; RunFileJob and what it calls run on the window's workers and
+  // thread that called Run; BackupFileJob::Run runs on the window's workers and
   // touch only the thread-safe members marked below.
 
   const Repository& repo_;
@@ -166,10 +127,8 @@ class BackupEngine::Impl {
   std::string prev_name_;
   int64_t prev_time_ = 0;  // start time of the previous snapshot
   bool resuming_ = false;
-  std::atomic<bool> server_sets_owner_{true};  // any thread; cleared when chown is refused
   std::unique_ptr<PrevCursor> prev_;
   std::unique_ptr<ManifestWriter> manifest_;
-  std::atomic<uint64_t> tmp_seq_{0};  // any thread
   uint64_t next_group_ = 0;
   struct GroupInfo {
     uint64_t id;
@@ -178,8 +137,6 @@ class BackupEngine::Impl {
     bool ready;  // false while the first name is in flight (or if it vanished)
   };
   std::map<std::pair<uint64_t, uint64_t>, GroupInfo> groups_;  // (dev, ino) of nlink > 1
-  std::mutex sig_mu_;                         // guards sig_dirs_made_; held while creating one
-  std::set<std::string> sig_dirs_made_;       // guarded by sig_mu_
   std::mutex warn_mu_;                        // guards warnings_ and calls of opts_.warn
   uint64_t warnings_ = 0;                     // guarded by warn_mu_
   std::vector<std::string> queued_warnings_;  // guarded by warn_mu_
@@ -188,224 +145,14 @@ class BackupEngine::Impl {
   std::vector<std::pair<std::string, ManifestEntry>> deferred_dirs_;
   // The directory being scanned while it is created by a job (null: it exists).
   std::shared_ptr<DirGate> parent_gate_;
-  std::unique_ptr<JobWindow> window_;  // during Run; destroyed before the members above
+  std::unique_ptr<BackupFileJob> files_;  // the per-file work (thread-safe); set in RunInner
+  std::unique_ptr<JobWindow> window_;     // during Run; destroyed before the members above
 };
 
 BackupEngine::BackupEngine(const Repository& repo, LocalFs& local, BackupOptions opts)
     : impl_(std::make_unique<Impl>(repo, local, std::move(opts))) {}
 BackupEngine::~BackupEngine() = default;
 Result<BackupStats> BackupEngine::Run() { return impl_->Run(); }
-
-Status BackupEngine::Impl::ClearRemote(const std::string& path) {
-  auto a = fs_.Lstat(path);
-  if (!a.ok()) return a.status().Is(Code::kNotFound) ? Status::Ok() : a.status();
-  if (a->IsDir()) return RemoveTree(fs_, path);
-  return fs_.Remove(path);
-}
-
-Status BackupEngine::Impl::PlaceFile(const std::string& tmp, const std::string& dst) {
-  Status st = fs_.Rename(tmp, dst, RenameMode::kNoReplace);
-  if (st.ok()) return st;
-  if (!resuming_ && !st.Is(Code::kExists)) return st.WithContext("renaming into " + dst);
-  SKIFF_RETURN_IF_ERROR(ClearRemote(dst));
-  return fs_.Rename(tmp, dst, RenameMode::kNoReplace).WithContext("renaming into " + dst);
-}
-
-Status BackupEngine::Impl::ApplyAttrs(const std::function<Status(const FileAttr&)>& apply,
-                                      uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid) {
-  FileAttr a;
-  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
-  a.mode = mode & 07777;
-  a.atime = a.mtime = mtime;
-  if (opts_.preserve_owner && server_sets_owner_) {
-    FileAttr with_owner = a;
-    with_owner.valid |= FileAttr::kUidGid;
-    with_owner.uid = uid;
-    with_owner.gid = gid;
-    Status st = apply(with_owner);
-    if (!st.Is(Code::kPermission)) return st;
-    // The server account cannot chown (not root there): the owners stay in the manifest
-    // only, which is what restore uses.
-    server_sets_owner_ = false;
-  }
-  return apply(a);
-}
-
-Status BackupEngine::Impl::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
-                                         uint32_t gid) {
-  return ApplyAttrs([&](const FileAttr& a) { return f.SetStat(a); }, mode, mtime, uid, gid);
-}
-
-Status BackupEngine::Impl::PutSignature(const std::string& hash, const FileSignature& sig) {
-  std::string path = repo_.SignaturePath(hash);
-  std::string dir = std::string(DirName(path));
-  std::unique_lock<std::mutex> sig_lock(sig_mu_);
-  if (sig_dirs_made_.insert(dir).second) {
-    Status st = fs_.Mkdir(dir, 0700);
-    if (!st.ok() && !st.Is(Code::kExists)) {
-      auto a = fs_.Stat(dir);
-      if (!a.ok()) {
-        sig_dirs_made_.erase(dir);
-        return st.WithContext("creating " + dir);
-      }
-    }
-  }
-  sig_lock.unlock();
-  // Written aside and renamed without replacing: a signature file is complete or absent,
-  // and an existing one (same content, same key) is kept.
-  std::string tmp = repo_.TmpDir() + "/sig." + std::to_string(++tmp_seq_);
-  {
-    SKIFF_ASSIGN_OR_RETURN(
-        auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
-    RemoteStreamWriter w(*f, fs_.caps().max_write);
-    SKIFF_RETURN_IF_ERROR(w.Append(sig.Encode()));
-    SKIFF_RETURN_IF_ERROR(w.Finish(0));
-    SKIFF_RETURN_IF_ERROR(f->Close());
-  }
-  Status st = fs_.Rename(tmp, path, RenameMode::kNoReplace);
-  if (!st.ok()) {
-    fs_.Remove(tmp).IgnoreError();
-    if (!fs_.Stat(path).ok()) return st.WithContext("storing signature " + path);
-  }
-  return Status::Ok();
-}
-
-Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::HashLocal(
-    const std::string& local, const LocalStat& st, bool store_signature) {
-  auto reader = local_.OpenRead(local);
-  if (!reader.ok()) {
-    Warn("cannot read " + local + ": " + reader.status().ToString());
-    return std::optional<FileResult>();
-  }
-  ContentHasher hasher;
-  bool want_sig = store_signature && st.size >= kDeltaMinSize;
-  SignatureBuilder sb(ChooseBlockSize(st.size));
-  FileResult r;
-  while (true) {
-    SKIFF_ASSIGN_OR_RETURN(std::string chunk, (*reader)->Read(kReadChunk));
-    if (chunk.empty()) break;
-    hasher.Update(chunk);
-    if (want_sig) sb.Update(chunk);
-    r.size += chunk.size();
-  }
-  r.hash = hasher.HexDigest();
-  if (want_sig && r.size >= kDeltaMinSize) {
-    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
-    r.has_signature = true;
-  }
-  return std::optional<FileResult>(r);
-}
-
-// Rebuilds a file on the server from a base file's blocks and literal bytes.
-class RemoteDeltaSink : public DeltaSink {
- public:
-  RemoteDeltaSink(RemoteFs& fs, RemoteFile& base, RemoteFile& out, RemoteStreamWriter& w)
-      : fs_(fs), base_(base), out_(out), w_(w) {}
-  Status Copy(uint64_t base_offset, uint64_t length) override {
-    SKIFF_RETURN_IF_ERROR(fs_.CopyData(base_, base_offset, length, out_, pos_));
-    pos_ += length;
-    copied_ += length;
-    return Status::Ok();
-  }
-  Status Literal(std::string_view bytes) override {
-    SKIFF_RETURN_IF_ERROR(w_.WriteAt(pos_, bytes));
-    pos_ += bytes.size();
-    return Status::Ok();
-  }
-  uint64_t pos() const { return pos_; }
-  uint64_t copied() const { return copied_; }
-
- private:
-  RemoteFs& fs_;
-  RemoteFile& base_;
-  RemoteFile& out_;
-  RemoteStreamWriter& w_;
-  uint64_t pos_ = 0, copied_ = 0;
-};
-
-Result<std::optional<BackupEngine::Impl::FileResult>> BackupEngine::Impl::TransferFile(
-    const std::string& local, const std::string& rel, const LocalStat& st,
-    const ManifestEntry* prev_for_delta) {
-  auto reader = local_.OpenRead(local);
-  if (!reader.ok()) {
-    Warn(reader.status().Is(Code::kNotFound)
-             ? "vanished during backup: " + local
-             : "cannot read " + local + ": " + reader.status().ToString());
-    return std::optional<FileResult>();
-  }
-  // The delta needs the previous version's signature and file; without them, upload.
-  std::optional<FileSignature> base_sig;
-  std::unique_ptr<RemoteFile> base;
-  if (prev_for_delta) {
-    auto bytes = ReadWholeFile(fs_, repo_.SignaturePath(prev_for_delta->hash), kMaxSignatureBytes);
-    if (bytes.ok()) {
-      auto sig = FileSignature::Decode(*bytes);
-      if (sig.ok() && sig->file_size == prev_for_delta->size) base_sig = std::move(*sig);
-    }
-    if (base_sig) {
-      auto b = fs_.Open(PrevPath(rel), OpenFlags::kRead);
-      if (b.ok())
-        base = std::move(*b);
-      else
-        base_sig.reset();
-    }
-  }
-  std::string tmp = repo_.TmpDir() + "/f." + std::to_string(++tmp_seq_);
-  SKIFF_ASSIGN_OR_RETURN(
-      auto out, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
-  RemoteStreamWriter writer(*out, fs_.caps().max_write, 16, /*skip_zero_chunks=*/true);
-  std::optional<RemoteDeltaSink> sink;
-  std::optional<DeltaMatcher> matcher;
-  if (base_sig) {
-    sink.emplace(fs_, *base, *out, writer);
-    matcher.emplace(*base_sig, *sink);
-  }
-  ContentHasher hasher;
-  // Signatures only for files that were big enough when scanned (a file that grows past
-  // the threshold while read just gets none: no delta next time, nothing else).
-  const bool want_sig = st.size >= kDeltaMinSize;
-  SignatureBuilder sb(ChooseBlockSize(st.size));
-  FileResult r;
-  Status failed;
-  while (failed.ok()) {
-    auto chunk = (*reader)->Read(kReadChunk);
-    if (!chunk.ok()) {
-      failed = chunk.status();
-      break;
-    }
-    if (chunk->empty()) break;
-    hasher.Update(*chunk);
-    if (want_sig) sb.Update(*chunk);
-    r.size += chunk->size();
-    failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
-  }
-  if (failed.ok() && matcher) failed = matcher->Finish();
-  if (failed.ok()) failed = writer.Finish(r.size);
-  if (failed.ok()) failed = SetRemoteMeta(*out, st.mode, st.mtime, st.uid, st.gid);
-  if (failed.ok()) failed = out->Close();
-  if (!failed.ok()) {
-    writer.Finish(0).IgnoreError();
-    out.reset();
-    fs_.Remove(tmp).IgnoreError();
-    return failed.WithContext("backing up " + local);
-  }
-  if (base) base->Close().IgnoreError();
-  auto after = (*reader)->Stat();
-  if (after.ok() && (after->size != st.size || after->mtime != st.mtime || r.size != st.size))
-    Warn("changed during backup (the snapshot holds what was read): " + local);
-  r.hash = hasher.HexDigest();
-  if (matcher) {
-    r.delta = true;
-    r.bytes_copied = sink->copied();
-  }
-  r.bytes_sent = writer.bytes_sent();
-  SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
-  if (want_sig && r.size >= kDeltaMinSize) {
-    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
-    r.has_signature = true;
-  }
-  return std::optional<FileResult>(r);
-}
 
 Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::string& rel,
                                        const LocalStat& st, const Written& written) {
@@ -441,14 +188,15 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
       if (!st2.ok()) {
         // No hardlink: a server-side copy of the first name.
         SKIFF_ASSIGN_OR_RETURN(auto src, fs_.Open(Dst(it->second.rel), OpenFlags::kRead));
-        std::string tmp = repo_.TmpDir() + "/f." + std::to_string(++tmp_seq_);
+        std::string tmp = files_->NewTmpPath("f");
         SKIFF_ASSIGN_OR_RETURN(
             auto out,
             fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
         SKIFF_RETURN_IF_ERROR(fs_.CopyData(*src, 0, 0, *out, 0));
-        SKIFF_RETURN_IF_ERROR(SetRemoteMeta(*out, first.mode, first.mtime, first.uid, first.gid));
+        SKIFF_RETURN_IF_ERROR(
+            files_->SetRemoteMeta(*out, first.mode, first.mtime, first.uid, first.gid));
         SKIFF_RETURN_IF_ERROR(out->Close());
-        SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, dst));
+        SKIFF_RETURN_IF_ERROR(files_->PlaceFile(tmp, dst));
       }
       ++stats_.files;
       written->insert(name);
@@ -462,7 +210,7 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     const ManifestEntry* p = prev_->Find(rel);
     if (p && p->type == EntryType::kFile) prev = *p;
   }
-  auto job = std::make_shared<FileJob>();
+  auto job = std::make_shared<FileJobOutcome>();
   auto work = [this, local, rel, st, e, prev, job, gate = parent_gate_] {
     if (gate) {
       Status g = gate->Wait();
@@ -471,7 +219,7 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
         return;
       }
     }
-    RunFileJob(local, rel, st, e, prev, *job);
+    *job = files_->Run(local, rel, st, e, prev);
   };
   auto finish = [this, e, key, job, written, name, had_prev = prev.has_value(),
                  nlink = st.nlink]() mutable -> Status {
@@ -507,69 +255,6 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     return Add(e);
   };
   return window_->Submit(std::move(work), std::move(finish));
-}
-
-void BackupEngine::Impl::RunFileJob(const std::string& local, const std::string& rel,
-                                    const LocalStat& st, const ManifestEntry& e,
-                                    const std::optional<ManifestEntry>& prev, FileJob& job) {
-  const std::string dst = Dst(rel);
-  std::optional<FileResult> result;
-  auto fail = [&](Status s) { job.status = std::move(s); };
-
-  // Resume: a complete file from the interrupted run.
-  if (resuming_) {
-    auto a = fs_.Lstat(dst);
-    if (a.ok() && a->IsRegular() && a->size == st.size && a->mtime == st.mtime &&
-        (a->mode & 07777) == e.mode) {
-      if (prev && !opts_.checksum && prev->size == st.size && prev->mtime == st.mtime &&
-          prev->ino == st.ino && prev->ctime == st.ctime && st.mtime < prev_time_ &&
-          st.ctime < prev_time_) {
-        result = FileResult{prev->hash, prev->size, prev->has_signature};
-      } else {
-        auto h = HashLocal(local, st, /*store_signature=*/true);
-        if (!h.ok()) return fail(h.status());
-        if (!*h) return;
-        result = std::move(*h);
-      }
-      job.reused = true;
-    }
-  }
-
-  if (!result && prev) {
-    bool same_meta = prev->size == st.size && prev->mtime == st.mtime && prev->mode == e.mode &&
-                     prev->uid == e.uid && prev->gid == e.gid;
-    // A file modified in the second the previous snapshot started, or later, may have
-    // changed again without its (second-resolution) times moving: do not trust them.
-    bool racy = st.mtime >= prev_time_ || st.ctime >= prev_time_;
-    bool unchanged = same_meta && prev->ino == st.ino && prev->ctime == st.ctime && !racy;
-    if (opts_.checksum && same_meta) {
-      auto h = HashLocal(local, st, /*store_signature=*/false);
-      if (!h.ok()) return fail(h.status());
-      if (!*h) return;
-      unchanged = (*h)->hash == prev->hash;
-    }
-    if (unchanged && fs_.caps().hardlink) {
-      if (resuming_) {
-        Status c = ClearRemote(dst);
-        if (!c.ok()) return fail(c);
-      }
-      if (fs_.Hardlink(PrevPath(rel), dst).ok()) {
-        result = FileResult{prev->hash, prev->size, prev->has_signature};
-        job.unchanged = true;
-      }
-    }
-  }
-  if (!result) {
-    const ManifestEntry* base = nullptr;
-    if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
-      base = &*prev;
-    auto t = TransferFile(local, rel, st, base);
-    if (!t.ok()) return fail(t.status());
-    if (!*t) return;  // vanished or unreadable: warned
-    result = std::move(*t);
-    job.transferred = true;
-  }
-  job.result = std::move(result);
 }
 
 Status BackupEngine::Impl::RemoveExtras(const std::string& remote_dir,
@@ -657,8 +342,9 @@ Status BackupEngine::Impl::ProcessDir(const std::string& local, const std::strin
 }
 
 Status BackupEngine::Impl::SetDirAttrs(const std::string& dst, const ManifestEntry& e) {
-  return ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime, e.uid,
-                    e.gid)
+  return files_
+      ->ApplyAttrs([&](const FileAttr& a) { return fs_.SetStat(dst, a); }, e.mode, e.mtime, e.uid,
+                   e.gid)
       .WithContext("setting attributes of " + dst);
 }
 
@@ -787,6 +473,15 @@ Result<BackupStats> BackupEngine::Impl::RunInner() {
     resuming_ = false;
   }
   if (!resuming_) SKIFF_RETURN_IF_ERROR(fs_.Mkdir(incomplete_, 0700));
+  FileJobConfig fc;
+  fc.checksum = opts_.checksum;
+  fc.preserve_owner = opts_.preserve_owner;
+  fc.resuming = resuming_;
+  fc.incomplete_dir = incomplete_;
+  if (!prev_name_.empty()) fc.prev_dir = repo_.SnapshotDir(prev_name_);
+  fc.prev_time = prev_time_;
+  fc.warn = [this](const std::string& m) { Warn(m); };
+  files_ = std::make_unique<BackupFileJob>(repo_, local_, std::move(fc));
 
   // The manifest goes to .skiff/tmp and, in parallel, to the local cache.
   std::string manifest_tmp = repo_.TmpDir() + "/manifest";

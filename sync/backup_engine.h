@@ -10,11 +10,8 @@
 //     was interrupted: entries already there with the expected size, mtime and mode are
 //     reused (files only ever appear there complete: they are uploaded into .skiff/tmp
 //     and renamed into place), and entries no longer in the source are removed.
-//  3. Per regular file: unchanged (size, mtime, mode, owner, inode and ctime as in the
-//     previous manifest; with `checksum`, the content hash) -> hard link to the previous
-//     snapshot's copy (without hardlink@openssh.com: server-side copy-data, else upload).
-//     Changed, with a previous version that has a signature, and copy-data -> the delta:
-//     rebuild from the previous version's blocks plus the new bytes. Otherwise upload.
+//  3. Per regular file, a BackupFileJob (sync/backup_file_job.h): reuse from the
+//     interrupted run, hard link when unchanged, else the delta or an upload.
 //  4. Write the manifest into .skiff/tmp, fsync it, rename it to .skiff/manifests/NAME,
 //     then publish with ONE rename of snapshots/.incomplete to snapshots/NAME.
 // Files that vanish, change while read, or cannot be read, and special files, are
@@ -81,9 +78,5 @@ class BackupEngine {
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// Minimum file size for which signatures are stored and deltas used. Below it a delta
-// saves at most a few KiB and costs a signature round trip.
-inline constexpr uint64_t kDeltaMinSize = 64 * 1024;
 
 }  // namespace skiff::sync

@@ -1,0 +1,324 @@
+#include "sync/backup_file_job.h"
+
+#include <string_view>
+
+#include "sync/content_hash.h"
+#include "sync/delta_matcher.h"
+#include "sync/rel_path.h"
+#include "sync/remote_stream.h"
+
+namespace skiff::sync {
+namespace {
+
+// Local read size: large enough for few syscalls, small enough to bound memory.
+constexpr size_t kReadChunk = 1 << 20;
+// Signatures of the biggest files (a 1 TiB file at 128 KiB blocks is ~100 MiB of
+// signature); refuse anything beyond as corrupt.
+constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
+
+}  // namespace
+
+BackupFileJob::BackupFileJob(const Repository& repo, LocalFs& local, FileJobConfig config)
+    : repo_(repo), fs_(repo.fs()), local_(local), config_(std::move(config)) {}
+
+std::string BackupFileJob::NewTmpPath(const char* kind) {
+  return repo_.TmpDir() + "/" + kind + "." + std::to_string(++tmp_seq_);
+}
+
+FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& rel,
+                                  const LocalStat& st, const ManifestEntry& e,
+                                  const std::optional<ManifestEntry>& prev) {
+  FileJobOutcome job;
+  FileResult r;
+  auto step = TryResume(local, rel, st, e, prev, &r);
+  if (step.ok() && *step == Step::kDone) job.reused = true;
+  if (step.ok() && *step == Step::kNext && prev) {
+    step = TryUnchanged(local, rel, st, e, *prev, &r);
+    if (step.ok() && *step == Step::kDone) job.unchanged = true;
+  }
+  if (!step.ok()) {
+    job.status = step.status();
+    return job;
+  }
+  if (*step == Step::kGone) return job;
+  if (*step == Step::kDone) {
+    job.result = std::move(r);
+    return job;
+  }
+  const ManifestEntry* base = nullptr;
+  if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
+    base = &*prev;
+  auto t = Transfer(local, rel, st, base);
+  if (!t.ok()) {
+    job.status = t.status();
+    return job;
+  }
+  job.result = std::move(*t);  // empty: vanished or unreadable, warned
+  job.transferred = job.result.has_value();
+  return job;
+}
+
+Result<BackupFileJob::Step> BackupFileJob::TryResume(const std::string& local,
+                                                     const std::string& rel, const LocalStat& st,
+                                                     const ManifestEntry& e,
+                                                     const std::optional<ManifestEntry>& prev,
+                                                     FileResult* out) {
+  if (!config_.resuming) return Step::kNext;
+  auto a = fs_.Lstat(Dst(rel));
+  if (!a.ok() || !a->IsRegular() || a->size != st.size || a->mtime != st.mtime ||
+      (a->mode & 07777) != e.mode)
+    return Step::kNext;
+  if (prev && !config_.checksum && prev->size == st.size && prev->mtime == st.mtime &&
+      prev->ino == st.ino && prev->ctime == st.ctime && st.mtime < config_.prev_time &&
+      st.ctime < config_.prev_time) {
+    *out = FileResult{prev->hash, prev->size, prev->has_signature};
+    return Step::kDone;
+  }
+  SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(local, st, /*store_signature=*/true));
+  if (!h) return Step::kGone;
+  *out = std::move(*h);
+  return Step::kDone;
+}
+
+Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(const std::string& local,
+                                                        const std::string& rel, const LocalStat& st,
+                                                        const ManifestEntry& e,
+                                                        const ManifestEntry& prev,
+                                                        FileResult* out) {
+  bool same_meta = prev.size == st.size && prev.mtime == st.mtime && prev.mode == e.mode &&
+                   prev.uid == e.uid && prev.gid == e.gid;
+  // A file modified in the second the previous snapshot started, or later, may have
+  // changed again without its (second-resolution) times moving: do not trust them.
+  bool racy = st.mtime >= config_.prev_time || st.ctime >= config_.prev_time;
+  bool unchanged = same_meta && prev.ino == st.ino && prev.ctime == st.ctime && !racy;
+  if (config_.checksum && same_meta) {
+    SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(local, st, /*store_signature=*/false));
+    if (!h) return Step::kGone;
+    unchanged = h->hash == prev.hash;
+  }
+  if (!unchanged || !fs_.caps().hardlink || config_.prev_dir.empty()) return Step::kNext;
+  const std::string dst = Dst(rel);
+  if (config_.resuming) SKIFF_RETURN_IF_ERROR(ClearRemote(fs_, dst));
+  if (!fs_.Hardlink(config_.prev_dir + "/" + rel, dst).ok()) return Step::kNext;
+  *out = FileResult{prev.hash, prev.size, prev.has_signature};
+  return Step::kDone;
+}
+
+Status ClearRemote(RemoteFs& fs, const std::string& path) {
+  auto a = fs.Lstat(path);
+  if (!a.ok()) return a.status().Is(Code::kNotFound) ? Status::Ok() : a.status();
+  if (a->IsDir()) return RemoveTree(fs, path);
+  return fs.Remove(path);
+}
+
+Status BackupFileJob::PlaceFile(const std::string& tmp, const std::string& dst) {
+  Status st = fs_.Rename(tmp, dst, RenameMode::kNoReplace);
+  if (st.ok()) return st;
+  if (!config_.resuming && !st.Is(Code::kExists)) return st.WithContext("renaming into " + dst);
+  SKIFF_RETURN_IF_ERROR(ClearRemote(fs_, dst));
+  return fs_.Rename(tmp, dst, RenameMode::kNoReplace).WithContext("renaming into " + dst);
+}
+
+Status BackupFileJob::ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
+                                 int64_t mtime, uint32_t uid, uint32_t gid) {
+  FileAttr a;
+  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
+  a.mode = mode & 07777;
+  a.atime = a.mtime = mtime;
+  if (config_.preserve_owner && server_sets_owner_) {
+    FileAttr with_owner = a;
+    with_owner.valid |= FileAttr::kUidGid;
+    with_owner.uid = uid;
+    with_owner.gid = gid;
+    Status st = apply(with_owner);
+    if (!st.Is(Code::kPermission)) return st;
+    // The server account cannot chown (not root there): the owners stay in the manifest
+    // only, which is what restore uses.
+    server_sets_owner_ = false;
+  }
+  return apply(a);
+}
+
+Status BackupFileJob::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
+                                    uint32_t gid) {
+  return ApplyAttrs([&](const FileAttr& a) { return f.SetStat(a); }, mode, mtime, uid, gid);
+}
+
+Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature& sig) {
+  std::string path = repo_.SignaturePath(hash);
+  std::string dir = std::string(DirName(path));
+  std::unique_lock<std::mutex> sig_lock(sig_mu_);
+  if (sig_dirs_made_.insert(dir).second) {
+    Status st = fs_.Mkdir(dir, 0700);
+    if (!st.ok() && !st.Is(Code::kExists)) {
+      auto a = fs_.Stat(dir);
+      if (!a.ok()) {
+        sig_dirs_made_.erase(dir);
+        return st.WithContext("creating " + dir);
+      }
+    }
+  }
+  sig_lock.unlock();
+  // Written aside and renamed without replacing: a signature file is complete or absent,
+  // and an existing one (same content, same key) is kept.
+  std::string tmp = NewTmpPath("sig");
+  {
+    SKIFF_ASSIGN_OR_RETURN(
+        auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
+    RemoteStreamWriter w(*f, fs_.caps().max_write);
+    SKIFF_RETURN_IF_ERROR(w.Append(sig.Encode()));
+    SKIFF_RETURN_IF_ERROR(w.Finish(0));
+    SKIFF_RETURN_IF_ERROR(f->Close());
+  }
+  Status st = fs_.Rename(tmp, path, RenameMode::kNoReplace);
+  if (!st.ok()) {
+    fs_.Remove(tmp).IgnoreError();
+    if (!fs_.Stat(path).ok()) return st.WithContext("storing signature " + path);
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<FileResult>> BackupFileJob::HashLocal(const std::string& local,
+                                                           const LocalStat& st,
+                                                           bool store_signature) {
+  auto reader = local_.OpenRead(local);
+  if (!reader.ok()) {
+    config_.warn("cannot read " + local + ": " + reader.status().ToString());
+    return std::optional<FileResult>();
+  }
+  ContentHasher hasher;
+  bool want_sig = store_signature && st.size >= kDeltaMinSize;
+  SignatureBuilder sb(ChooseBlockSize(st.size));
+  FileResult r;
+  while (true) {
+    SKIFF_ASSIGN_OR_RETURN(std::string chunk, (*reader)->Read(kReadChunk));
+    if (chunk.empty()) break;
+    hasher.Update(chunk);
+    if (want_sig) sb.Update(chunk);
+    r.size += chunk.size();
+  }
+  r.hash = hasher.HexDigest();
+  if (want_sig && r.size >= kDeltaMinSize) {
+    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
+    r.has_signature = true;
+  }
+  return std::optional<FileResult>(r);
+}
+
+namespace {
+
+// Rebuilds a file on the server from a base file's blocks and literal bytes.
+class RemoteDeltaSink : public DeltaSink {
+ public:
+  RemoteDeltaSink(RemoteFs& fs, RemoteFile& base, RemoteFile& out, RemoteStreamWriter& w)
+      : fs_(fs), base_(base), out_(out), w_(w) {}
+  Status Copy(uint64_t base_offset, uint64_t length) override {
+    SKIFF_RETURN_IF_ERROR(fs_.CopyData(base_, base_offset, length, out_, pos_));
+    pos_ += length;
+    copied_ += length;
+    return Status::Ok();
+  }
+  Status Literal(std::string_view bytes) override {
+    SKIFF_RETURN_IF_ERROR(w_.WriteAt(pos_, bytes));
+    pos_ += bytes.size();
+    return Status::Ok();
+  }
+  uint64_t pos() const { return pos_; }
+  uint64_t copied() const { return copied_; }
+
+ private:
+  RemoteFs& fs_;
+  RemoteFile& base_;
+  RemoteFile& out_;
+  RemoteStreamWriter& w_;
+  uint64_t pos_ = 0, copied_ = 0;
+};
+
+}  // namespace
+
+Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& local,
+                                                          const std::string& rel,
+                                                          const LocalStat& st,
+                                                          const ManifestEntry* prev_for_delta) {
+  auto reader = local_.OpenRead(local);
+  if (!reader.ok()) {
+    config_.warn(reader.status().Is(Code::kNotFound)
+                     ? "vanished during backup: " + local
+                     : "cannot read " + local + ": " + reader.status().ToString());
+    return std::optional<FileResult>();
+  }
+  // The delta needs the previous version's signature and file; without them, upload.
+  std::optional<FileSignature> base_sig;
+  std::unique_ptr<RemoteFile> base;
+  if (prev_for_delta) {
+    auto bytes = ReadWholeFile(fs_, repo_.SignaturePath(prev_for_delta->hash), kMaxSignatureBytes);
+    if (bytes.ok()) {
+      auto sig = FileSignature::Decode(*bytes);
+      if (sig.ok() && sig->file_size == prev_for_delta->size) base_sig = std::move(*sig);
+    }
+    if (base_sig) {
+      auto b = fs_.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
+      if (b.ok())
+        base = std::move(*b);
+      else
+        base_sig.reset();
+    }
+  }
+  std::string tmp = NewTmpPath("f");
+  SKIFF_ASSIGN_OR_RETURN(
+      auto out, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
+  RemoteStreamWriter writer(*out, fs_.caps().max_write, 16, /*skip_zero_chunks=*/true);
+  std::optional<RemoteDeltaSink> sink;
+  std::optional<DeltaMatcher> matcher;
+  if (base_sig) {
+    sink.emplace(fs_, *base, *out, writer);
+    matcher.emplace(*base_sig, *sink);
+  }
+  ContentHasher hasher;
+  // Signatures only for files that were big enough when scanned (a file that grows past
+  // the threshold while read just gets none: no delta next time, nothing else).
+  const bool want_sig = st.size >= kDeltaMinSize;
+  SignatureBuilder sb(ChooseBlockSize(st.size));
+  FileResult r;
+  Status failed;
+  while (failed.ok()) {
+    auto chunk = (*reader)->Read(kReadChunk);
+    if (!chunk.ok()) {
+      failed = chunk.status();
+      break;
+    }
+    if (chunk->empty()) break;
+    hasher.Update(*chunk);
+    if (want_sig) sb.Update(*chunk);
+    r.size += chunk->size();
+    failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
+  }
+  if (failed.ok() && matcher) failed = matcher->Finish();
+  if (failed.ok()) failed = writer.Finish(r.size);
+  if (failed.ok()) failed = SetRemoteMeta(*out, st.mode, st.mtime, st.uid, st.gid);
+  if (failed.ok()) failed = out->Close();
+  if (!failed.ok()) {
+    writer.Finish(0).IgnoreError();
+    out.reset();
+    fs_.Remove(tmp).IgnoreError();
+    return failed.WithContext("backing up " + local);
+  }
+  if (base) base->Close().IgnoreError();
+  auto after = (*reader)->Stat();
+  if (after.ok() && (after->size != st.size || after->mtime != st.mtime || r.size != st.size))
+    config_.warn("changed during backup (the snapshot holds what was read): " + local);
+  r.hash = hasher.HexDigest();
+  if (matcher) {
+    r.delta = true;
+    r.bytes_copied = sink->copied();
+  }
+  r.bytes_sent = writer.bytes_sent();
+  SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
+  if (want_sig && r.size >= kDeltaMinSize) {
+    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
+    r.has_signature = true;
+  }
+  return std::optional<FileResult>(r);
+}
+
+}  // namespace skiff::sync

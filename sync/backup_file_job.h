@@ -1,0 +1,123 @@
+// BackupFileJob: the per-file half of a backup run (BackupEngine is the other half: the
+// scan, the manifest, directories and ordering). Given one regular file of the source and
+// its previous manifest entry, it puts the file into the snapshot being built, choosing
+// in this order (each step in its own method):
+//  1. Resume: the interrupted run already placed a complete copy (size, mtime, mode).
+//  2. Unchanged: size, mtime, mode, owner, inode and ctime as in the previous manifest
+//     (or, with `checksum`, the same content hash) -> hard link to the previous copy.
+//  3. Transfer: read the local file once, hashing it and building its signature, and
+//     either rebuild it on the server from the previous version's blocks (the delta, when
+//     the previous version has a signature and the server has copy-data) or upload it.
+// Uploads go to .skiff/tmp and are renamed into place, so a file in the snapshot is
+// complete or absent.
+//
+// Thread-safety: one BackupFileJob serves a whole run; Run and the public helpers may be
+// called from many threads at once. `warn` may be called from any of them (one call per
+// warning; the caller serialises delivery). The Repository and LocalFs must outlive it.
+// State after failure: a failed Run leaves no partial file in the snapshot (a temporary
+// may remain in .skiff/tmp; the next run clears it).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "sync/local_fs.h"
+#include "sync/manifest.h"
+#include "sync/repository.h"
+#include "sync/signature.h"
+
+namespace skiff::sync {
+
+// Minimum file size for which signatures are stored and deltas used. Below it a delta
+// saves at most a few KiB and costs a signature round trip.
+inline constexpr uint64_t kDeltaMinSize = 64 * 1024;
+
+// What one file became in the snapshot.
+struct FileResult {
+  std::string hash;  // xxh128 of the content, hex
+  uint64_t size = 0;
+  bool has_signature = false;
+  bool delta = false;         // rebuilt from the previous version
+  uint64_t bytes_sent = 0;    // literals or upload
+  uint64_t bytes_copied = 0;  // rebuilt server-side
+};
+
+// The outcome of one job, read by the engine once the job is done.
+struct FileJobOutcome {
+  Status status;                     // a failure that ends the run
+  std::optional<FileResult> result;  // empty: vanished or unreadable (warned)
+  bool reused = false;               // kept from the interrupted run
+  bool unchanged = false;            // hard-linked to the previous snapshot
+  bool transferred = false;          // uploaded or rebuilt
+};
+
+struct FileJobConfig {
+  bool checksum = false;        // compare content, not only metadata
+  bool preserve_owner = false;  // set numeric uid/gid on the server
+  bool resuming = false;        // the snapshot directory holds an interrupted run
+  std::string incomplete_dir;   // the snapshot being built
+  std::string prev_dir;         // the previous snapshot's directory ("" = none)
+  int64_t prev_time = 0;        // start time of the previous snapshot
+  std::function<void(const std::string&)> warn;
+};
+
+// Removes a file, symlink or tree on the server; absent is fine.
+Status ClearRemote(RemoteFs& fs, const std::string& path);
+
+class BackupFileJob {
+ public:
+  BackupFileJob(const Repository& repo, LocalFs& local, FileJobConfig config);
+  BackupFileJob(const BackupFileJob&) = delete;
+  BackupFileJob& operator=(const BackupFileJob&) = delete;
+
+  // Backs up the regular file `local` (stat `st`, manifest entry `e` as scanned) to
+  // snapshot path `rel`; `prev` is its entry in the previous manifest, if any.
+  FileJobOutcome Run(const std::string& local, const std::string& rel, const LocalStat& st,
+                     const ManifestEntry& e, const std::optional<ManifestEntry>& prev);
+
+  // Helpers the engine shares (any thread).
+  std::string Dst(const std::string& rel) const { return config_.incomplete_dir + "/" + rel; }
+  std::string NewTmpPath(const char* kind);  // a fresh name in .skiff/tmp
+  // Renames an upload into place; when resuming, replaces what is there.
+  Status PlaceFile(const std::string& tmp, const std::string& dst);
+  // Permissions and times (and owner, if preserved and the server allows) via `apply`.
+  Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
+                    int64_t mtime, uint32_t uid, uint32_t gid);
+  Status SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid);
+
+ private:
+  using MaybeResult = Result<std::optional<FileResult>>;  // empty: vanished (warned)
+  // What a step decided: the file is done (*out filled), it vanished or cannot be read
+  // (warned; no result), or the next step takes it.
+  enum class Step { kDone, kGone, kNext };
+  // Step 1: a complete copy from the interrupted run.
+  Result<Step> TryResume(const std::string& local, const std::string& rel, const LocalStat& st,
+                         const ManifestEntry& e, const std::optional<ManifestEntry>& prev,
+                         FileResult* out);
+  // Step 2: unchanged since `prev` -> hard link to the previous snapshot's copy.
+  Result<Step> TryUnchanged(const std::string& local, const std::string& rel, const LocalStat& st,
+                            const ManifestEntry& e, const ManifestEntry& prev, FileResult* out);
+  // Step 3: one upload or rebuild: reads the local file once, hashing it, building its
+  // signature and feeding either the uploader or the delta matcher.
+  MaybeResult Transfer(const std::string& local, const std::string& rel, const LocalStat& st,
+                       const ManifestEntry* prev_for_delta);
+  // Hash (and, if asked, store the signature of) a local file without sending it.
+  MaybeResult HashLocal(const std::string& local, const LocalStat& st, bool store_signature);
+  Status PutSignature(const std::string& hash, const FileSignature& sig);
+
+  const Repository& repo_;
+  RemoteFs& fs_;
+  LocalFs& local_;
+  const FileJobConfig config_;
+  std::atomic<bool> server_sets_owner_{true};  // cleared when chown is refused
+  std::atomic<uint64_t> tmp_seq_{0};
+  std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
+  std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
+};
+
+}  // namespace skiff::sync
