@@ -1,5 +1,6 @@
 #include "sync/backup_file_job.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "sync/content_hash.h"
@@ -12,6 +13,14 @@ namespace {
 
 // Local read size: large enough for few syscalls, small enough to bound memory.
 constexpr size_t kReadChunk = 1 << 20;
+
+// The read size for a file scanned at `size` bytes: a small file is read with a buffer
+// just past its size (one read for the content, one that shows EOF) instead of 1 MiB.
+// LocalReader::Read zero-fills its buffer first: 1 MiB per file was 5 GiB of memset on
+// the benchmark's 5000 small files (8% of the client's CPU in `perf record`).
+size_t ReadSizeFor(uint64_t size) {
+  return static_cast<size_t>(std::min<uint64_t>(kReadChunk, std::max<uint64_t>(size + 1, 4096)));
+}
 // Signatures of the biggest files (a 1 TiB file at 128 KiB blocks is ~100 MiB of
 // signature); refuse anything beyond as corrupt.
 constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
@@ -191,7 +200,7 @@ Result<std::optional<FileResult>> BackupFileJob::HashLocal(const std::string& lo
   SignatureBuilder sb(ChooseBlockSize(st.size));
   FileResult r;
   while (true) {
-    SKIFF_ASSIGN_OR_RETURN(std::string chunk, (*reader)->Read(kReadChunk));
+    SKIFF_ASSIGN_OR_RETURN(std::string chunk, (*reader)->Read(ReadSizeFor(st.size)));
     if (chunk.empty()) break;
     hasher.Update(chunk);
     if (want_sig) sb.Update(chunk);
@@ -281,8 +290,20 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   SignatureBuilder sb(ChooseBlockSize(st.size));
   FileResult r;
   Status failed;
-  while (failed.ok()) {
-    auto chunk = (*reader)->Read(kReadChunk);
+  // A remote source (pull backups) runs the matcher next to the file and returns the
+  // content's hash and signature with the instructions (LocalReader::MatchAtSource).
+  std::optional<SourceMatch> at_source;
+  if (matcher) {
+    auto m = (*reader)->MatchAtSource(*base_sig, want_sig ? ChooseBlockSize(st.size) : 0, *sink);
+    if (m.ok()) {
+      at_source = std::move(*m);
+      r.size = at_source->size;
+    } else if (!m.status().Is(Code::kUnsupported)) {
+      failed = m.status();
+    }
+  }
+  while (failed.ok() && !at_source) {
+    auto chunk = (*reader)->Read(ReadSizeFor(st.size));
     if (!chunk.ok()) {
       failed = chunk.status();
       break;
@@ -293,7 +314,7 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
     r.size += chunk->size();
     failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
   }
-  if (failed.ok() && matcher) failed = matcher->Finish();
+  if (failed.ok() && matcher && !at_source) failed = matcher->Finish();
   if (failed.ok()) failed = writer.Finish(r.size);
   if (failed.ok()) failed = SetRemoteMeta(*out, st.mode, st.mtime, st.uid, st.gid);
   if (failed.ok()) failed = out->Close();
@@ -307,15 +328,15 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   auto after = (*reader)->Stat();
   if (after.ok() && (after->size != st.size || after->mtime != st.mtime || r.size != st.size))
     config_.warn("changed during backup (the snapshot holds what was read): " + local);
-  r.hash = hasher.HexDigest();
+  r.hash = at_source ? at_source->hash : hasher.HexDigest();
   if (matcher) {
     r.delta = true;
     r.bytes_copied = sink->copied();
   }
   r.bytes_sent = writer.bytes_sent();
   SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
-  if (want_sig && r.size >= kDeltaMinSize) {
-    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
+  if (want_sig && r.size >= kDeltaMinSize && (!at_source || at_source->has_signature)) {
+    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, at_source ? at_source->signature : sb.Finish()));
     r.has_signature = true;
   }
   return std::optional<FileResult>(r);
