@@ -78,9 +78,7 @@ Status ServeServer::Run(Channel& ch) {
 std::string ServeServer::Handle(const serve::Frame& f, bool* fatal) {
   *fatal = false;
   PayloadReader r(f.payload);
-  if (f.type == 0 || (f.type > serve::kMaxRequestOp &&
-                      !ServeSourceHandlers::Handles(static_cast<Op>(f.type)) &&
-                      !ServeZfsReceive::Handles(static_cast<Op>(f.type)))) {
+  if (!serve::IsRequestOp(f.type)) {
     *fatal = !hello_done_;
     return serve::EncodeErrorReply(
         Status::Unsupported("serve protocol: unknown request type " + std::to_string(f.type)));
@@ -183,13 +181,15 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
       uint32_t version = r.U32();
       if (!r.ok()) return Empty();
       if (magic != serve::kMagic) return Status::Corrupt("serve protocol: bad hello");
-      if (version != serve::kProtocolVersion)
-        return Status::Unsupported("this skiff serve speaks protocol version " +
+      if (version < serve::kMinProtocolVersion)
+        return Status::Unsupported("this skiff serve speaks protocol versions " +
+                                   std::to_string(serve::kMinProtocolVersion) + " to " +
                                    std::to_string(serve::kProtocolVersion) + ", the client " +
                                    std::to_string(version));
       hello_done_ = true;
+      version_ = std::min(version, serve::kProtocolVersion);
       return PayloadWriter()
-          .U32(serve::kProtocolVersion)
+          .U32(version_)
           .U32(serve::kMaxData)
           .U8(static_cast<uint8_t>(policy_.mode()))
           .Take();
@@ -395,6 +395,13 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
     case Op::kSourceDeltaNext:
     case Op::kSourceDeltaClose:
       return source_.Handle(op, r);
+    case Op::kBaseSignature:
+    case Op::kBuild:
+    case Op::kLinkBatch:
+      if (version_ < 2)
+        return Status::Unsupported("serve protocol: request " + std::to_string(int(op)) +
+                                   " needs protocol version 2");
+      return build_.Handle(op, r);
     case Op::kZfsTarget:
     case Op::kZfsBegin:
     case Op::kZfsData:

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sync/confined_root.h"
+#include "sync/serve_build_handlers.h"
 #include "sync/serve_policy.h"
 #include "sync/serve_source_handlers.h"
 #include "sync/serve_zfs_receive.h"
@@ -80,8 +81,10 @@ class ServeServer {
   ConfinedRoot root_;
   ServePolicy policy_;
   ServeSourceHandlers source_{root_, policy_};  // pull-backup requests (ops 50-59)
-  ServeZfsReceive* zfs_ = nullptr;  // zfs receive requests (ops 60-69), if enabled
+  ServeBuildHandlers build_{root_, policy_};    // server-side delta requests (ops 40-49)
+  ServeZfsReceive* zfs_ = nullptr;              // zfs receive requests (ops 60-69), if enabled
   bool hello_done_ = false;
+  uint32_t version_ = 0;  // the session's protocol version, set by the hello
   uint32_t next_handle_ = 1;
   std::map<uint32_t, OpenFile> handles_;
   std::string dir_cache_path_;

@@ -16,6 +16,53 @@ std::string_view ModeName(Mode m) {
   return "unknown";
 }
 
+bool IsRequestOp(uint8_t type) {
+  switch (static_cast<Op>(type)) {
+    case Op::kHello:
+    case Op::kStat:
+    case Op::kLstat:
+    case Op::kSetStat:
+    case Op::kLSetStat:
+    case Op::kReadDir:
+    case Op::kOpen:
+    case Op::kRead:
+    case Op::kWrite:
+    case Op::kFstat:
+    case Op::kFsetStat:
+    case Op::kFsync:
+    case Op::kClose:
+    case Op::kMkdir:
+    case Op::kRmdir:
+    case Op::kRemove:
+    case Op::kRename:
+    case Op::kSymlink:
+    case Op::kReadlink:
+    case Op::kHardlink:
+    case Op::kStatVfs:
+    case Op::kRealPath:
+    case Op::kCopyData:
+    case Op::kBaseSignature:
+    case Op::kBuild:
+    case Op::kLinkBatch:
+    case Op::kSourceRoot:
+    case Op::kSourceLstat:
+    case Op::kSourceList:
+    case Op::kSourceDeltaOpen:
+    case Op::kSourceDeltaSig:
+    case Op::kSourceDeltaNext:
+    case Op::kSourceDeltaClose:
+    case Op::kZfsTarget:
+    case Op::kZfsBegin:
+    case Op::kZfsData:
+    case Op::kZfsEnd:
+    case Op::kZfsAbort:
+      return true;
+    case Op::kReply:
+      return false;
+  }
+  return false;  // a number no enumerator has (-Wswitch flags an Op missing above)
+}
+
 namespace {
 void PutU32(std::string& s, uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),

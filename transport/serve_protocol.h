@@ -27,7 +27,13 @@
 
 namespace skiff::serve {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// Version 2 adds ops 40-49 (server-side delta). The client's hello names the newest
+// version it speaks; a server answers with the version the session uses, the lower of
+// both (at least kMinProtocolVersion, else it refuses). A version-1 server refuses a
+// version-2 hello without ending the session, so the client then says hello again with
+// version 1 and works without ops 40-49.
+inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kMinProtocolVersion = 1;
 inline constexpr char kMagic[] = "skiff-serve";
 // 1 MiB of data per read/write plus headers: large enough that a loopback or LAN link
 // is not latency-bound with a few requests in flight, small enough to bound the
@@ -61,6 +67,11 @@ enum class Op : uint8_t {
   kStatVfs,    // str path -> 12 x u64
   kRealPath,   // str path -> str path
   kCopyData,   // u32 src, u64 src_off, u64 len, u32 dst, u64 dst_off -> ()
+  // 40-49: server-side delta for push backups (protocol version 2; doc/SERVE.md
+  // "Server-side delta", fields in sync/serve_build_handlers.h).
+  kBaseSignature = 40,  // a file's block signature, read from the store or computed there
+  kBuild = 41,          // build a file from copy ranges of a base plus literals, in place
+  kLinkBatch = 42,      // many hard links in one request (prefix-compressed paths)
   // 50-59: pull backups, read-only requests (fields in sync/serve_source_protocol.h).
   kSourceRoot = 50,
   kSourceLstat = 51,
@@ -77,7 +88,9 @@ enum class Op : uint8_t {
   kZfsAbort = 64,
   kReply = 100,
 };
-inline constexpr uint8_t kMaxRequestOp = static_cast<uint8_t>(Op::kCopyData);
+// True for every request type of the protocol (every Op but kReply). A server refuses
+// anything else before looking at the payload.
+bool IsRequestOp(uint8_t type);
 
 // The server's policy, announced in the hello reply (informational for the client:
 // the server enforces it).

@@ -1,10 +1,15 @@
 #include "transport/serve_remote_fs.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <mutex>
+
+#include "transport/serve_build.h"
 
 namespace skiff {
 
@@ -130,6 +135,20 @@ ServeRemoteFs::~ServeRemoteFs() {
   channel_->Close();
   if (reader_.joinable()) reader_.join();
   FailAll(Status::ConnectionLost("serve connection closed"));
+  if (getenv("SKIFF_SERVE_STATS")) {
+    OpStats total;
+    for (const auto& [op, s] : op_stats_) {
+      fprintf(stderr, "serve op %3u: %8llu calls %12llu B out %12llu B in\n", op,
+              static_cast<unsigned long long>(s.calls), static_cast<unsigned long long>(s.out),
+              static_cast<unsigned long long>(s.in));
+      total.calls += s.calls;
+      total.out += s.out;
+      total.in += s.in;
+    }
+    fprintf(stderr, "serve total : %8llu calls %12llu B out %12llu B in\n",
+            static_cast<unsigned long long>(total.calls),
+            static_cast<unsigned long long>(total.out), static_cast<unsigned long long>(total.in));
+  }
   channel_.reset();
   keepalive_.reset();
 }
@@ -182,15 +201,31 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
   }
   if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
     return unsupported("unexpected first frame");
-  SKIFF_ASSIGN_OR_RETURN(std::string_view body, serve::DecodeReply(frame->payload));
+  auto first = serve::DecodeReply(frame->payload);
+  if (!first.ok() && first.status().Is(Code::kUnsupported) &&
+      first.status().message().find("protocol version") != std::string::npos) {
+    // A version-1 server refuses our newer hello but keeps the session open: say hello
+    // again in its version and work without the version-2 requests.
+    SKIFF_RETURN_IF_ERROR(fs->channel_->Write(serve::EncodeFrame(
+        static_cast<uint8_t>(Op::kHello), 0,
+        PayloadWriter().Str(serve::kMagic).U32(serve::kMinProtocolVersion).Take())));
+    frame = serve::ReadFrame(*fs->channel_, fs->read_buf_);
+    if (!frame.ok()) return frame.status();
+    if (frame->type != static_cast<uint8_t>(Op::kReply) || frame->id != 0)
+      return unsupported("unexpected reply to the second hello");
+    first = serve::DecodeReply(frame->payload);
+  }
+  SKIFF_ASSIGN_OR_RETURN(std::string_view body, std::move(first));
   PayloadReader r(body);
   uint32_t version = r.U32();
   uint32_t max_data = r.U32();
   uint8_t mode = r.U8();
   SKIFF_RETURN_IF_ERROR(r.Finish("hello reply"));
-  if (version != serve::kProtocolVersion)
+  if (version < serve::kMinProtocolVersion || version > serve::kProtocolVersion)
     return Status::Unsupported("skiff serve speaks protocol version " + std::to_string(version) +
-                               ", this client " + std::to_string(serve::kProtocolVersion));
+                               ", this client " + std::to_string(serve::kMinProtocolVersion) +
+                               " to " + std::to_string(serve::kProtocolVersion));
+  fs->version_ = version;
   if (max_data < 4096 || max_data > serve::kMaxData || mode > 3)
     return Status::Corrupt("serve protocol: hello reply with bad limits");
   fs->mode_ = static_cast<serve::Mode>(mode);
@@ -219,7 +254,8 @@ void ServeRemoteFs::ReaderLoop() {
         // A reply nobody asked for: the stream cannot be trusted any more.
         ;
       } else {
-        cb = std::move(it->second);
+        cb = std::move(it->second.cb);
+        op_stats_[it->second.op].in += serve::kFrameHeader + f->payload.size();
         pending_.erase(it);
       }
     }
@@ -239,13 +275,13 @@ void ServeRemoteFs::ReaderLoop() {
 }
 
 void ServeRemoteFs::FailAll(const Status& st) {
-  std::map<uint32_t, ReplyCallback> pending;
+  std::map<uint32_t, Pending> pending;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (dead_.ok()) dead_ = st;
     pending.swap(pending_);
   }
-  for (auto& [id, cb] : pending) cb(dead_);
+  for (auto& [id, p] : pending) p.cb(dead_);
 }
 
 void ServeRemoteFs::CallAsync(Op op, std::string payload, ReplyCallback cb) {
@@ -256,7 +292,10 @@ void ServeRemoteFs::CallAsync(Op op, std::string payload, ReplyCallback cb) {
     if (dead_.ok()) {
       id = next_id_++;
       if (next_id_ == 0) next_id_ = 1;
-      pending_.emplace(id, std::move(cb));
+      pending_.emplace(id, Pending{std::move(cb), static_cast<uint8_t>(op)});
+      OpStats& s = op_stats_[static_cast<uint8_t>(op)];
+      ++s.calls;
+      s.out += serve::kFrameHeader + payload.size();
     } else {
       dead = dead_;
     }
@@ -269,7 +308,7 @@ void ServeRemoteFs::CallAsync(Op op, std::string payload, ReplyCallback cb) {
       std::lock_guard<std::mutex> l(mu_);
       auto it = pending_.find(id);
       if (it != pending_.end()) {
-        mine = std::move(it->second);
+        mine = std::move(it->second.cb);
         pending_.erase(it);
       }
     }
@@ -370,9 +409,111 @@ Result<std::string> ServeRemoteFs::Readlink(const std::string& path) {
   SKIFF_RETURN_IF_ERROR(rd.Finish("readlink reply"));
   return t;
 }
+struct ServeRemoteFs::LinkRequest {
+  std::string from, to;
+  bool done = false;
+  Status result;
+};
+
 Status ServeRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
-  return SimpleCall(Op::kHardlink, PayloadWriter().Str(existing).Str(new_path).Take(),
-                    "hard link " + new_path);
+  if (version_ < 2)
+    return SimpleCall(Op::kHardlink, PayloadWriter().Str(existing).Str(new_path).Take(),
+                      "hard link " + new_path);
+  LinkRequest req{existing, new_path};
+  std::unique_lock<std::mutex> l(link_mu_);
+  link_queue_.push_back(&req);
+  while (!req.done) {
+    if (links_in_flight_ < kLinkBatchesInFlight && !link_queue_.empty()) {
+      // Send what has gathered (ours, perhaps others'): callers that arrive while a batch
+      // is in flight travel together in the next one.
+      size_t n = std::min(link_queue_.size(), kMaxLinkBatch);
+      std::vector<LinkRequest*> batch(link_queue_.begin(), link_queue_.begin() + n);
+      link_queue_.erase(link_queue_.begin(), link_queue_.begin() + n);
+      ++links_in_flight_;
+      l.unlock();
+      SendLinkBatch(std::move(batch));
+      l.lock();
+      continue;
+    }
+    link_cv_.wait(l);
+  }
+  return req.result.ok() ? req.result : req.result.WithContext("hard link " + new_path);
+}
+
+void ServeRemoteFs::SendLinkBatch(std::vector<LinkRequest*> batch) {
+  // Each path is sent as the length it shares with the previous item's and the rest.
+  auto put = [](PayloadWriter& w, const std::string& prev, const std::string& path) {
+    size_t keep = 0;
+    const size_t max = std::min({prev.size(), path.size(), size_t{65535}});
+    while (keep < max && prev[keep] == path[keep]) ++keep;
+    w.U8(static_cast<uint8_t>(keep >> 8)).U8(static_cast<uint8_t>(keep));
+    w.Str(std::string_view(path).substr(keep));
+  };
+  PayloadWriter w;
+  w.U32(static_cast<uint32_t>(batch.size()));
+  static const std::string kNone;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    put(w, i ? batch[i - 1]->from : kNone, batch[i]->from);
+    put(w, i ? batch[i - 1]->to : kNone, batch[i]->to);
+  }
+  CallAsync(Op::kLinkBatch, w.Take(), [this, batch](Result<std::string> r) {
+    std::vector<Status> results(batch.size());
+    if (!r.ok()) {
+      for (auto& s : results) s = r.status();
+    } else {
+      PayloadReader rd(*r);
+      uint32_t n = rd.U32();
+      if (n != batch.size()) {
+        for (auto& s : results) s = Status::Corrupt("serve protocol: link batch reply size");
+      } else {
+        for (auto& s : results) {
+          uint8_t code = rd.U8();
+          if (code == 0) continue;
+          std::string msg(rd.Str());
+          s = code > static_cast<uint8_t>(Code::kIo)
+                  ? Status::Corrupt("serve protocol: bad status in a link batch reply")
+                  : Status(static_cast<Code>(code), "server: " + msg);
+        }
+        Status fin = rd.Finish("link batch reply");
+        if (!fin.ok())
+          for (auto& s : results) s = fin;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(link_mu_);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->result = results[i];
+        batch[i]->done = true;
+      }
+      --links_in_flight_;
+    }
+    link_cv_.notify_all();
+  });
+}
+
+Result<std::string> ServeRemoteFs::BaseSignature(const std::string& base,
+                                                 const std::string& stored_sig,
+                                                 uint32_t block_size) {
+  if (version_ < 2) return Status::Unsupported("the serve endpoint has no server-side delta");
+  std::string out;
+  for (;;) {
+    auto r = Call(Op::kBaseSignature,
+                  PayloadWriter().Str(base).Str(stored_sig).U32(block_size).U64(out.size()).Take());
+    if (!r.ok()) return r.status().WithContext("signature of " + base);
+    PayloadReader rd(*r);
+    uint64_t total = rd.U64();
+    std::string_view chunk = rd.Str();
+    SKIFF_RETURN_IF_ERROR(rd.Finish("signature reply"));
+    if (total > (uint64_t{256} << 20) || out.size() + chunk.size() > total ||
+        (chunk.empty() && out.size() < total))
+      return Status::Corrupt("serve protocol: bad signature reply for " + base);
+    out.append(chunk);
+    if (out.size() == total) return out;
+  }
+}
+
+std::unique_ptr<RemoteBuild> ServeRemoteFs::BeginBuild(BuildSpec spec) {
+  return std::make_unique<ServeBuild>(*this, next_build_++, std::move(spec));
 }
 Result<FsStats> ServeRemoteFs::StatVfs(const std::string& path) {
   auto r = Call(Op::kStatVfs, PayloadWriter().Str(path).Take());

@@ -3,7 +3,11 @@
 // tests). Every call is one request frame; replies are matched by id, so the
 // async reads and writes the backup engine issues are pipelined like SFTP's.
 // CopyData always runs on the server (caps().copy_data is true), so a delta's copy
-// instructions cost a few bytes each and no file content.
+// instructions cost a few bytes each and no file content. With a version-2 endpoint it
+// also offers ServerBuildFs (files rebuilt on the server from one stream of copies and
+// literals, transport/server_build.h), and Hardlink calls made at the same time from
+// several threads travel together in kLinkBatch requests (at most kLinkBatchesInFlight
+// batches unanswered; each waiting caller may send the next one, never the reader).
 //
 // Create() performs the hello handshake; a peer that does not answer it (an SFTP-only
 // account, a shell that says "command not found", a refusal) gives kUnsupported with the
@@ -14,6 +18,7 @@
 // After the connection is lost every pending and later call fails with kConnectionLost.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -21,20 +26,32 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "transport/channel.h"
 #include "transport/remote_fs.h"
 #include "transport/serve_protocol.h"
+#include "transport/server_build.h"
 
 namespace skiff {
 
-class ServeRemoteFs : public RemoteFs {
+class ServeRemoteFs : public RemoteFs, public ServerBuildFs {
  public:
   static Result<std::unique_ptr<ServeRemoteFs>> Create(std::unique_ptr<Channel> channel,
                                                        std::shared_ptr<void> keepalive = nullptr);
   ~ServeRemoteFs() override;
 
   serve::Mode mode() const { return mode_; }
+  uint32_t protocol_version() const { return version_; }
+
+  static constexpr int kLinkBatchesInFlight = 2;
+  static constexpr size_t kMaxLinkBatch = 512;
+
+  // ServerBuildFs.
+  bool server_build() const override { return version_ >= 2; }
+  Result<std::string> BaseSignature(const std::string& base, const std::string& stored_sig,
+                                    uint32_t block_size) override;
+  std::unique_ptr<RemoteBuild> BeginBuild(BuildSpec spec) override;
 
   const Capabilities& caps() const override { return caps_; }
   Result<FileAttr> Stat(const std::string& path) override;
@@ -67,17 +84,36 @@ class ServeRemoteFs : public RemoteFs {
   void FailAll(const Status& st);
   Status SimpleCall(serve::Op op, std::string payload, std::string_view what);
   Result<FileAttr> AttrCall(serve::Op op, std::string payload, std::string_view what);
+  struct LinkRequest;
+  void SendLinkBatch(std::vector<LinkRequest*> batch);
 
   std::unique_ptr<Channel> channel_;
   std::shared_ptr<void> keepalive_;
   Capabilities caps_;
   serve::Mode mode_ = serve::Mode::kFull;
+  uint32_t version_ = 0;  // the session's protocol version (set by Create)
+  std::atomic<uint32_t> next_build_{1};
+
+  std::mutex link_mu_;  // guards link_queue_, links_in_flight_; after mu_ never
+  std::condition_variable link_cv_;
+  std::vector<LinkRequest*> link_queue_;  // waiting callers' requests, not yet sent
+  int links_in_flight_ = 0;
   std::string read_buf_;  // owned by the reader thread after Create
   std::thread reader_;
 
-  std::mutex mu_;  // guards next_id_, pending_, dead_; never held while calling back
+  std::mutex mu_;  // guards next_id_, pending_, dead_, op_stats_; never held while calling back
   uint32_t next_id_ = 1;
-  std::map<uint32_t, ReplyCallback> pending_;
+  struct Pending {
+    ReplyCallback cb;
+    uint8_t op = 0;
+  };
+  std::map<uint32_t, Pending> pending_;
+  // Per request type: requests, bytes sent (frames), bytes received (reply frames).
+  // Printed to stderr on destruction when $SKIFF_SERVE_STATS is set (profiling the wire).
+  struct OpStats {
+    uint64_t calls = 0, out = 0, in = 0;
+  };
+  std::map<uint8_t, OpStats> op_stats_;
   Status dead_;  // set once the connection failed
 };
 

@@ -1,0 +1,108 @@
+// ServeBuildHandlers: the server side of the server-side delta (protocol version 2, ops
+// 40-49; doc/SERVE.md "Server-side delta"). A push backup through `skiff serve` uses
+// them instead of the SFTP-style requests, so the previous version's signature is read
+// (or computed) here, a changed file is rebuilt here from one compact stream of copy
+// ranges and literals, and the new file's hash is checked and its signature computed
+// and stored here: no signature upload, no request per copy instruction, and many hard
+// links per request.
+//
+// Requests (fields as serve::PayloadWriter writes them):
+//   kBaseSignature  str base, str stored_sig, u32 block_size, u64 offset
+//                   -> u64 total, str chunk
+//       The encoded FileSignature (sync/signature.h) of the regular file `base`: the
+//       one stored at `stored_sig` when it decodes and matches base's size, else
+//       computed from base with `block_size` (0: ChooseBlockSize). Replies carry at most
+//       kSignatureChunk bytes from `offset`; a request with offset > 0 continues the
+//       signature of the previous request (same fields), else kInvalid.
+//   kBuild          u32 build, u8 flags,
+//                   [kBegin: str base ("" = none), str tmp, str dst, u32 sig_block_size],
+//                   u32 n, n x (u8 0, u64 base_offset, u64 length | u8 1, str literal),
+//                   [kEnd: u64 size, str xxh128 hex, attr, str sig_path, str sig_tmp]
+//                   -> kEnd: u8 signature_stored; else ()
+//       Builds `tmp` (created exclusively) from the instructions, in order, across as
+//       many requests as the client likes (ids are the client's, so they pipeline). At
+//       kEnd: the size and whole-file xxh128 must match what was written (else kCorrupt
+//       and nothing is kept), the attributes (mode, times, owner when permitted) are set,
+//       tmp is renamed to `dst` without replacing (kReplace: an existing non-directory
+//       dst is removed first), and with sig_block_size > 0 the new content's signature is
+//       written to sig_tmp and renamed to sig_path (an existing one is kept: signatures
+//       are content-addressed). kAbort drops the build and its tmp. A failed request
+//       drops its build too; later requests for it get kInvalid.
+//   kLinkBatch      u32 n, n x (u16 keep, str tail, u16 keep, str tail)
+//                   -> u32 n, n x (u8 code, [code != 0: str message])
+//       n hard links (existing -> new path). Each path is the previous item's same path
+//       cut to `keep` bytes plus `tail` (the first item's keeps are 0).
+//
+// Policy: every path goes through ConfinedRoot::ParsePath and every change through the
+// same ServePolicy checks as the plain requests: building needs CheckOpen(create) on tmp
+// and CheckWriteHandle on it, a rename CheckRename (and a build may not publish: in
+// the restricted modes a tmp -> dst that ServePolicy::Publishes is refused; publishing
+// stays a plain rename), a replaced dst CheckRemove, links CheckHardlink, a computed
+// base signature CheckReadData on base (a write-only key gets only stored signatures).
+// Read-only keys can ask for signatures only.
+//
+// Limits: kMaxBuilds builds at once; signatures of at most kMaxSignatureBlocks blocks
+// (larger: computed base signatures are refused, new ones are not stored); kLinkBatch
+// at most kMaxLinks items and paths of at most kMaxPath bytes.
+//
+// Not thread-safe (one per ServeServer session). `root` and `policy` must outlive it.
+// Destruction closes every build (their tmp files stay in the scratch area, which the
+// next backup clears).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "sync/confined_root.h"
+#include "sync/serve_policy.h"
+#include "transport/serve_protocol.h"
+
+namespace skiff::sync {
+
+class ServeBuildHandlers {
+ public:
+  static constexpr size_t kMaxBuilds = 128;
+  static constexpr size_t kSignatureChunk = 512 * 1024;
+  // 4 Mi blocks: a 64 MiB encoded signature, the blocks of a 2.7 GiB file at the
+  // smallest block size or of a 512 GiB file at the largest.
+  static constexpr uint64_t kMaxSignatureBlocks = 4u << 20;
+  static constexpr uint32_t kMaxLinks = 4096;
+  static constexpr size_t kMaxPath = 4096;
+  // kBuild flags.
+  static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8;
+
+  ServeBuildHandlers(const ConfinedRoot& root, const ServePolicy& policy);
+  ~ServeBuildHandlers();
+  ServeBuildHandlers(const ServeBuildHandlers&) = delete;
+  ServeBuildHandlers& operator=(const ServeBuildHandlers&) = delete;
+
+  static bool Handles(serve::Op op);
+  // Handles one request; the result fields of the reply, or its failure. A short or
+  // malformed payload leaves `r` not ok (the caller ends the session).
+  Result<std::string> Handle(serve::Op op, serve::PayloadReader& r);
+
+ private:
+  struct Build;
+
+  Result<std::string> BaseSignature(serve::PayloadReader& r);
+  Result<std::string> DoBuild(serve::PayloadReader& r);
+  Status BeginBuild(uint32_t id, serve::PayloadReader& r);
+  Status Apply(Build& b, serve::PayloadReader& r);
+  Result<std::string> EndBuild(Build& b, serve::PayloadReader& r);
+  bool StoreSignature(const std::string& encoded, std::string_view sig_path,
+                      std::string_view sig_tmp);
+  Result<std::string> LinkBatch(serve::PayloadReader& r);
+  Status Link(const std::string& from, const std::string& to);
+  Result<int> OpenNoFollow(const ConfinedPath& p, int flags) const;
+  void Drop(uint32_t id);
+
+  const ConfinedRoot& root_;
+  const ServePolicy& policy_;
+  std::map<uint32_t, std::unique_ptr<Build>> builds_;
+  std::string sig_key_;  // the request the cached signature answers ("" = none)
+  std::string sig_;      // its encoded signature
+};
+
+}  // namespace skiff::sync

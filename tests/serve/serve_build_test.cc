@@ -1,0 +1,362 @@
+// The server-side delta of skiff serve (protocol version 2, ops 40-42) through the real
+// `skiff serve` program (SKIFF_BIN) over a pipe: signatures read or computed on the
+// server, files rebuilt there from copies and literals with their hash checked and their
+// signature stored, batched hard links, version negotiation, and the attacks an
+// append-only, read-only or write-only key could try with the new requests, each refused
+// with the published part of the repository unchanged.
+#define BOOST_TEST_MODULE serve_build_test
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "sync/confined_root.h"
+#include "sync/content_hash.h"
+#include "sync/serve_server.h"
+#include "sync/signature.h"
+#include "transport/process_channel.h"
+#include "transport/serve_remote_fs.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace skiff;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+void WriteFile(const fs::path& p, const std::string& data) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+}
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+// Every entry under `root` (not following symlinks): mode, mtime, size, content (not the
+// link count: removing a scratch link to a published file lowers it legitimately).
+std::map<std::string, std::string> TreeState(const fs::path& root) {
+  std::map<std::string, std::string> m;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    struct stat st;
+    lstat(it->path().c_str(), &st);
+    std::string v = std::to_string(st.st_mode) + "/" +
+                    std::to_string(S_ISDIR(st.st_mode) ? 0 : st.st_mtime) + "/" +
+                    std::to_string(st.st_size);
+    if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
+    m[fs::relative(it->path(), root).string()] = v;
+  }
+  return m;
+}
+
+struct Fixture {
+  fs::path dir, repo;
+  const std::string snap = "snapshots/2026-01-01T000000Z";
+  std::string base = RandomBytes(300 * 1024, 7);
+  Fixture() {
+    char tmpl[] = "/tmp/skiff-serve-build-test-XXXXXX";
+    dir = mkdtemp(tmpl);
+    repo = dir / "repo";
+    WriteFile(repo / snap / "big", base);
+    WriteFile(repo / snap / "small", "small file\n");
+    WriteFile(repo / ".skiff/manifests/2026-01-01T000000Z", "manifest\n");
+    fs::create_directories(repo / ".skiff/tmp");
+    fs::create_directories(repo / ".skiff/sigs");
+    fs::create_directories(repo / "snapshots/.incomplete");
+    WriteFile(dir / "outside/secret", std::string(5000, 's'));
+  }
+  ~Fixture() { fs::remove_all(dir); }
+  std::unique_ptr<ServeRemoteFs> Serve(const std::string& mode) {
+    std::vector<std::string> argv{getenv("SKIFF_BIN"), "serve", "--root", repo.string()};
+    if (!mode.empty()) argv.push_back(mode);
+    auto ch = ProcessChannel::Spawn(argv);
+    BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
+    auto f = ServeRemoteFs::Create(std::move(ch).value());
+    BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+    BOOST_REQUIRE((*f)->server_build());
+    return std::move(f).value();
+  }
+  // Everything but the scratch areas.
+  std::map<std::string, std::string> Published() {
+    auto m = TreeState(repo);
+    for (auto it = m.begin(); it != m.end();)
+      it = (it->first.rfind(".skiff/tmp", 0) == 0 ||
+            it->first.rfind("snapshots/.incomplete", 0) == 0)
+               ? m.erase(it)
+               : std::next(it);
+    return m;
+  }
+};
+
+FileAttr Attrs(uint32_t mode, int64_t mtime) {
+  FileAttr a;
+  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
+  a.mode = mode;
+  a.atime = a.mtime = mtime;
+  return a;
+}
+
+void Refused(const Status& st, const std::string& what) {
+  BOOST_TEST(!st.ok(), what);
+  BOOST_TEST_MESSAGE(what << ": " << st.ToString());
+  BOOST_TEST((st.code() == Code::kPermission || st.code() == Code::kExists ||
+              st.code() == Code::kInvalidArgument),
+             what << ": " << st);
+}
+
+BOOST_FIXTURE_TEST_CASE(rebuilds_from_copies_and_literals_and_stores_the_signature, Fixture) {
+  auto sv = Serve("--append-only");
+  // The signature of a file without a stored one is computed on the server.
+  auto enc = sv->BaseSignature(snap + "/big", "", 0);
+  BOOST_REQUIRE_MESSAGE(enc.ok(), enc.status().ToString());
+  auto sig = FileSignature::Decode(*enc);
+  BOOST_REQUIRE(sig.ok());
+  SignatureBuilder local(ChooseBlockSize(base.size()));
+  local.Update(base);
+  BOOST_TEST((*sig == local.Finish()));
+
+  // New content: base with 5 bytes inserted at 100 KiB, rebuilt from two copies.
+  std::string want = base.substr(0, 100 * 1024) + "HELLO" + base.substr(100 * 1024);
+  BuildSpec spec;
+  spec.base = snap + "/big";
+  spec.tmp = ".skiff/tmp/f.1";
+  spec.dst = "snapshots/.incomplete/big";
+  spec.sig_block_size = ChooseBlockSize(want.size());
+  spec.sig_tmp = ".skiff/tmp/sig.1";
+  auto b = sv->BeginBuild(spec);
+  BOOST_REQUIRE(b->Copy(0, 100 * 1024).ok());
+  BOOST_REQUIRE(b->Literal("HELLO").ok());
+  BOOST_REQUIRE(b->Copy(100 * 1024, base.size() - 100 * 1024).ok());
+  const std::string hash = sync::ContentHash(want);
+  const std::string sig_path = ".skiff/sigs/" + hash.substr(0, 2) + "/" + hash;
+  auto stored = b->Commit(want.size(), hash, Attrs(0640, 1700000000), sig_path);
+  BOOST_REQUIRE_MESSAGE(stored.ok(), stored.status().ToString());
+  BOOST_TEST(*stored);
+  BOOST_TEST(b->literal_bytes() == 5u);
+  BOOST_TEST(ReadFile(repo / spec.dst) == want);
+  struct stat st;
+  BOOST_REQUIRE(stat((repo / spec.dst).c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0640u);
+  BOOST_TEST(st.st_mtime == 1700000000);
+  BOOST_TEST(!fs::exists(repo / spec.tmp));
+  SignatureBuilder want_sig(ChooseBlockSize(want.size()));
+  want_sig.Update(want);
+  auto on_disk = FileSignature::Decode(ReadFile(repo / sig_path));
+  BOOST_REQUIRE(on_disk.ok());
+  BOOST_TEST((*on_disk == want_sig.Finish()));
+  // The stored signature is what the next run gets (read, not computed).
+  auto again = sv->BaseSignature(spec.dst, sig_path, 0);
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(*again == ReadFile(repo / sig_path));
+
+  // A hash that does not match what was built: kCorrupt, and nothing is kept.
+  spec.tmp = ".skiff/tmp/f.2";
+  spec.dst = "snapshots/.incomplete/big2";
+  auto bad = sv->BeginBuild(spec);
+  BOOST_REQUIRE(bad->Copy(0, base.size()).ok());
+  auto r = bad->Commit(base.size(), sync::ContentHash("other"), Attrs(0644, 1), sig_path);
+  BOOST_TEST(r.status().code() == Code::kCorrupt);
+  BOOST_TEST(!fs::exists(repo / spec.dst));
+  BOOST_TEST(!fs::exists(repo / spec.tmp));
+  // A copy past the end of the base is refused, and the build dropped.
+  spec.tmp = ".skiff/tmp/f.3";
+  auto past = sv->BeginBuild(spec);
+  BOOST_REQUIRE(past->Copy(base.size() - 10, 11).ok());
+  BOOST_TEST(!past->Commit(11, sync::ContentHash("x"), Attrs(0644, 1), sig_path).ok());
+  BOOST_TEST(!fs::exists(repo / spec.tmp));
+  // A big literal-only file (several requests in flight), with a hole kept as a hole.
+  std::string big = RandomBytes(3 << 20, 9) + std::string(1 << 20, '\0') + "end";
+  spec.base.clear();
+  spec.tmp = ".skiff/tmp/f.4";
+  spec.dst = "snapshots/.incomplete/literal";
+  spec.sig_block_size = 0;
+  auto lit = sv->BeginBuild(spec);
+  for (size_t off = 0; off < big.size(); off += 100000)
+    BOOST_REQUIRE(lit->Literal(std::string_view(big).substr(off, 100000)).ok());
+  auto lr = lit->Commit(big.size(), sync::ContentHash(big), Attrs(0600, 2), "");
+  BOOST_REQUIRE_MESSAGE(lr.ok(), lr.status().ToString());
+  BOOST_TEST(!*lr);
+  BOOST_TEST(ReadFile(repo / spec.dst) == big);
+}
+
+BOOST_FIXTURE_TEST_CASE(link_batches_from_many_threads, Fixture) {
+  for (int i = 0; i < 300; ++i) WriteFile(repo / snap / "d" / ("f" + std::to_string(i)), "x");
+  fs::create_directories(repo / "snapshots/.incomplete/d");
+  auto sv = Serve("--append-only");
+  std::vector<Status> results(300);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 30; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = t; i < 300; i += 30) {
+        std::string n = "/d/f" + std::to_string(i);
+        // Every 50th link asks for something the key may not do: into a published snapshot.
+        std::string to =
+            i % 50 == 7 ? snap + "/d/g" + std::to_string(i) : "snapshots/.incomplete" + n;
+        results[i] = sv->Hardlink(snap + n, to);
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 300; ++i) {
+    std::string n = "d/f" + std::to_string(i);
+    if (i % 50 == 7) {
+      BOOST_TEST(results[i].code() == Code::kPermission, i << ": " << results[i]);
+      BOOST_TEST(!fs::exists(repo / snap / ("d/g" + std::to_string(i))));
+    } else {
+      BOOST_TEST(results[i].ok(), i << ": " << results[i]);
+      struct stat a, b;
+      stat((repo / snap / n).c_str(), &a);
+      stat((repo / "snapshots/.incomplete" / n).c_str(), &b);
+      BOOST_TEST(a.st_ino == b.st_ino);
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(append_only_refuses_every_attack_through_the_new_requests, Fixture) {
+  fs::create_symlink(dir / "outside", repo / "snapshots/.incomplete/out");
+  fs::create_hard_link(repo / snap / "small", repo / "snapshots/.incomplete/linked");
+  auto before = Published();
+  auto sv = Serve("--append-only");
+  auto build = [&](BuildSpec spec, const std::string& content) -> Status {
+    auto b = sv->BeginBuild(spec);
+    SKIFF_RETURN_IF_ERROR(b->Literal(content));
+    return b->Commit(content.size(), sync::ContentHash(content), Attrs(0644, 1), "").status();
+  };
+  BuildSpec s;
+  s.tmp = ".skiff/tmp/a";
+  s.dst = snap + "/small";
+  Refused(build(s, "evil"), "build over a published file");
+  s.replace = true;
+  Refused(build(s, "evil"), "build replacing a published file");
+  s.dst = snap + "/new";
+  Refused(build(s, "evil"), "build into a published snapshot");
+  s.dst = ".skiff/manifests/2026-01-01T000000Z";
+  Refused(build(s, "evil"), "build over a manifest");
+  s.dst = ".skiff/manifests/fake";
+  Refused(build(s, "evil"), "publish a manifest by a build");
+  s.replace = false;
+  s.tmp = snap + "/tmpfile";
+  s.dst = "snapshots/.incomplete/x";
+  Refused(build(s, "evil"), "build with its scratch file in a published snapshot");
+  s.tmp = "../outside/x";
+  Refused(build(s, "evil"), "build with .. in tmp");
+  s.tmp = (dir / "outside/x").string();
+  Refused(build(s, "evil"), "build with an absolute tmp");
+  s.tmp = ".skiff/tmp/a";
+  s.dst = "snapshots/.incomplete/out/evil";
+  Refused(build(s, "evil"), "build through a symlink out of the root");
+  s.dst = "snapshots/.incomplete/x";
+  s.base = "snapshots/.incomplete/out/secret";
+  Refused(build(s, "evil"), "build from a base through a symlink");
+  s.base = "../outside/secret";
+  Refused(build(s, "evil"), "build from a base outside");
+  s.base.clear();
+  // Replacing a link to a published file in the scratch area removes the link only.
+  s.dst = "snapshots/.incomplete/linked";
+  s.replace = true;
+  BOOST_TEST(build(s, "fine").ok());
+  BOOST_TEST(ReadFile(repo / snap / "small") == "small file\n");
+  // A signature path outside the signature store is not written.
+  {
+    BuildSpec g;
+    g.tmp = ".skiff/tmp/b";
+    g.dst = "snapshots/.incomplete/y";
+    g.sig_block_size = 700;
+    g.sig_tmp = ".skiff/tmp/sig.b";
+    auto b = sv->BeginBuild(g);
+    BOOST_REQUIRE(b->Literal("content").ok());
+    auto r = b->Commit(7, sync::ContentHash("content"), Attrs(0644, 1), snap + "/evil-sig");
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST(!*r);
+  }
+  Refused(sv->BaseSignature("../outside/secret", "", 0).status(), "signature of a file outside");
+  Refused(sv->BaseSignature("snapshots/.incomplete/out/secret", "", 0).status(),
+          "signature through a symlink");
+  Refused(sv->BaseSignature(snap + "/small", "../outside/secret", 0).status(),
+          "stored signature outside");
+  Refused(sv->Hardlink(snap + "/small", snap + "/again"), "link into a published snapshot");
+  Refused(sv->Hardlink("../outside/secret", "snapshots/.incomplete/s"), "link from outside");
+  Refused(sv->Hardlink(snap + "/small", ".skiff/manifests/x"), "link a manifest into place");
+  sv.reset();
+  BOOST_TEST((Published() == before));
+  BOOST_TEST(ReadFile(dir / "outside/secret") == std::string(5000, 's'));
+}
+
+BOOST_FIXTURE_TEST_CASE(read_only_and_write_only_keys, Fixture) {
+  auto before = TreeState(repo);
+  {
+    auto ro = Serve("--read-only");
+    BOOST_TEST(ro->BaseSignature(snap + "/big", "", 0).ok());
+    BuildSpec s;
+    s.tmp = ".skiff/tmp/a";
+    s.dst = "snapshots/.incomplete/a";
+    auto b = ro->BeginBuild(s);
+    BOOST_REQUIRE(b->Literal("x").ok());
+    BOOST_TEST(b->Commit(1, sync::ContentHash("x"), Attrs(0644, 1), "").status().code() ==
+               Code::kPermission);
+    BOOST_TEST(ro->Hardlink(snap + "/small", "snapshots/.incomplete/s").code() ==
+               Code::kPermission);
+  }
+  BOOST_TEST((TreeState(repo) == before));
+  // Write-only: no signature computed from contents it may not read; stored ones are fine.
+  auto wo = Serve("--write-only");
+  BOOST_TEST(wo->BaseSignature(snap + "/big", "", 0).status().code() == Code::kPermission);
+  SignatureBuilder sb(ChooseBlockSize(base.size()));
+  sb.Update(base);
+  std::string enc = sb.Finish().Encode();
+  WriteFile(repo / ".skiff/sigs/ab/stored", enc);
+  auto got = wo->BaseSignature(snap + "/big", ".skiff/sigs/ab/stored", 0);
+  BOOST_REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  BOOST_TEST(*got == enc);
+}
+
+BOOST_AUTO_TEST_CASE(protocol_versions_are_negotiated) {
+  char tmpl[] = "/tmp/skiff-serve-build-test-XXXXXX";
+  fs::path dir = mkdtemp(tmpl);
+  auto root = sync::ConfinedRoot::Open(dir.string());
+  BOOST_REQUIRE(root.ok());
+  auto hello = [](sync::ServeServer& s, uint32_t v) -> uint32_t {
+    serve::Frame f{static_cast<uint8_t>(serve::Op::kHello), 0,
+                   serve::PayloadWriter().Str(serve::kMagic).U32(v).Take()};
+    bool fatal = false;
+    std::string reply = s.Handle(f, &fatal);
+    auto body = serve::DecodeReply(reply);
+    if (!body.ok()) return 0;
+    return serve::PayloadReader(*body).U32();
+  };
+  {
+    // An old (version 1) client gets version 1, and no version-2 requests.
+    sync::ServeServer s(std::move(root).value(), serve::Mode::kFull);
+    BOOST_TEST(hello(s, 1) == 1u);
+    serve::Frame f{static_cast<uint8_t>(serve::Op::kLinkBatch), 1,
+                   serve::PayloadWriter().U32(0).Take()};
+    bool fatal = false;
+    auto r = serve::DecodeReply(s.Handle(f, &fatal));
+    BOOST_TEST(r.status().code() == Code::kUnsupported);
+    BOOST_TEST(!fatal);
+  }
+  {
+    auto root2 = sync::ConfinedRoot::Open(dir.string());
+    sync::ServeServer s(std::move(root2).value(), serve::Mode::kFull);
+    BOOST_TEST(hello(s, 7) == serve::kProtocolVersion);  // a newer client: ours
+    BOOST_TEST(hello(s, 0) == 0u);                       // below the minimum: refused
+  }
+  // The request set: the plain requests, ours (40-42, 43-49 free), never kReply.
+  for (int t = 0; t < 50; ++t)
+    BOOST_TEST(serve::IsRequestOp(static_cast<uint8_t>(t)) ==
+                   ((t >= 1 && t <= 23) || (t >= 40 && t <= 42)),
+               t);
+  BOOST_TEST(!serve::IsRequestOp(static_cast<uint8_t>(serve::Op::kReply)));
+  BOOST_TEST(!serve::IsRequestOp(255));
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,65 @@
+// ServeBuild: the client side of one kBuild (sync/serve_build_handlers.h has the fields):
+// a RemoteBuild that packs copy ranges and literals into requests of up to
+// kRequestBytes and pipelines them (at most kInFlight unanswered), so a file costs its
+// literal bytes plus ~17 bytes per copy range, and a small file one round trip (the
+// begin, its bytes and the end in a single request, sent by Commit).
+//
+// Thread-safety: one thread uses a ServeBuild; replies arrive on the connection's reader
+// thread and only touch the shared completion state. Must not outlive its ServeRemoteFs.
+// After a failure every later call returns the first failure.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "transport/serve_protocol.h"
+#include "transport/server_build.h"
+
+namespace skiff {
+
+class ServeRemoteFs;
+
+class ServeBuild : public RemoteBuild {
+ public:
+  // 256 KiB per request: big enough that framing is noise, small enough that several
+  // stay in flight within one frame's memory on the server.
+  static constexpr size_t kRequestBytes = 256 * 1024;
+  static constexpr int kInFlight = 8;
+
+  ServeBuild(ServeRemoteFs& fs, uint32_t id, BuildSpec spec);
+  ~ServeBuild() override;
+
+  Status Copy(uint64_t base_offset, uint64_t length) override;
+  Status Literal(std::string_view bytes) override;
+  Result<bool> Commit(uint64_t size, const std::string& hash, const FileAttr& attr,
+                      const std::string& sig_path) override;
+  uint64_t literal_bytes() const override { return literal_bytes_; }
+
+ private:
+  struct Shared {
+    std::mutex mu;  // guards the fields below
+    std::condition_variable cv;
+    int inflight = 0;
+    Status error;
+  };
+  // The request header (id, flags, the begin fields on the first request) and the
+  // buffered instructions.
+  std::string Request(uint8_t flags);
+  Status Send();  // sends the buffered instructions (not the end)
+  Status WaitBelow(int n);
+
+  ServeRemoteFs& fs_;
+  const uint32_t id_;
+  const BuildSpec spec_;
+  bool begun_ = false, done_ = false;
+  std::string body_;  // buffered instructions
+  uint32_t count_ = 0;
+  // Pending copy, merged with adjacent ones before it is encoded.
+  uint64_t copy_off_ = 0, copy_len_ = 0;
+  uint64_t literal_bytes_ = 0;
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+};
+
+}  // namespace skiff
