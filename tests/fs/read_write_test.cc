@@ -97,6 +97,24 @@ BOOST_AUTO_TEST_CASE(setattr_after_the_last_flush_is_waited_for) {
   BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
 }
 
+BOOST_AUTO_TEST_CASE(setattr_with_expired_attributes_drains_the_writes_first) {
+  // The reply to utimens carries the size; without cached attributes it comes from a stat,
+  // which must see every write queued before it: not queued behind them then.
+  FsFixture f;
+  auto c = f.filesystem->Create(kRoot, "a", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  BOOST_REQUIRE(c.ok());
+  BOOST_REQUIRE(f.filesystem->Write(c->second.fh, 0, "hello").ok());
+  f.Advance(3600);
+  skiff::fs::SetAttrRequest times;
+  times.mtime = 1000000000;
+  auto r = f.filesystem->SetAttr(c->first.ino, std::nullopt, times);
+  BOOST_REQUIRE(r.ok());
+  BOOST_CHECK_EQUAL(r->attr.st_size, 5);
+  BOOST_CHECK_EQUAL(f.mem->Stat("/m/a")->mtime, 1000000000);  // waited for, not queued
+  BOOST_CHECK(f.filesystem->Flush(c->second.fh).ok());
+  BOOST_CHECK(f.filesystem->Release(c->second.fh).ok());
+}
+
 BOOST_AUTO_TEST_CASE(setattr_with_two_writers_is_waited_for) {
   FsFixture f;
   skiff::fs::SetAttrRequest times;
