@@ -129,6 +129,46 @@ BOOST_AUTO_TEST_CASE(files_directories_links_and_errors) {
   BOOST_CHECK_GT(vfs.f_blocks, 0u);
 }
 
+BOOST_AUTO_TEST_CASE(untar_sequence_keeps_content_modes_and_times) {
+  // SEMANTICS.md §4: GNU tar's calls. futimens and fchmod on a file being written arrive
+  // without a handle and are queued behind its writes; close waits for them. A mkdir's
+  // attributes are computed. The server must end up with exactly what tar asked for.
+  auto [local, remote] = FreshPlainDir("untar");
+  SkiffMount m(remote);
+  BOOST_REQUIRE_EQUAL(mkdir((m / "d").c_str(), 0700), 0);
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "d/f" + std::to_string(i);
+    int fd = open((m / name).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    BOOST_REQUIRE_GE(fd, 0);
+    std::string data = RandomBytes(1000 + 97 * i, i);
+    BOOST_REQUIRE_EQUAL(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    if (i % 2) BOOST_REQUIRE_EQUAL(fchmod(fd, 0640), 0);
+    struct timespec times[2] = {{0, UTIME_OMIT}, {1200000000 + i, 0}};
+    BOOST_REQUIRE_EQUAL(futimens(fd, times), 0);
+    BOOST_REQUIRE_EQUAL(close(fd), 0);
+    struct stat st {};
+    BOOST_REQUIRE_EQUAL(stat((local + "/" + name).c_str(), &st), 0);
+    BOOST_CHECK_EQUAL(st.st_mtime, 1200000000 + i);
+    BOOST_CHECK_EQUAL(st.st_mode & 07777, i % 2 ? 0640u : 0644u);
+    BOOST_CHECK_EQUAL(ReadLocalFile(local + "/" + name), data);
+    struct stat mine {};
+    BOOST_REQUIRE_EQUAL(stat((m / name).c_str(), &mine), 0);
+    BOOST_CHECK_EQUAL(mine.st_mtime, st.st_mtime);
+    BOOST_CHECK_EQUAL(mine.st_mode, st.st_mode);
+    BOOST_CHECK_EQUAL(mine.st_size, st.st_size);
+  }
+  struct timespec dtimes[2] = {{0, UTIME_OMIT}, {1100000000, 0}};
+  BOOST_REQUIRE_EQUAL(utimensat(AT_FDCWD, (m / "d").c_str(), dtimes, AT_SYMLINK_NOFOLLOW), 0);
+  BOOST_REQUIRE_EQUAL(chmod((m / "d").c_str(), 0750), 0);
+  struct stat st {}, mine {};
+  BOOST_REQUIRE_EQUAL(stat((local + "/d").c_str(), &st), 0);
+  BOOST_REQUIRE_EQUAL(stat((m / "d").c_str(), &mine), 0);
+  BOOST_CHECK_EQUAL(st.st_mtime, 1100000000);
+  BOOST_CHECK_EQUAL(st.st_mode & 07777, 0750u);
+  BOOST_CHECK_EQUAL(mine.st_mode, st.st_mode);
+  BOOST_CHECK_EQUAL(mine.st_mtime, st.st_mtime);
+}
+
 BOOST_AUTO_TEST_CASE(sparse_writes_truncate_and_fsync) {
   auto [local, remote] = FreshPlainDir("sparse");
   SkiffMount m(remote);
