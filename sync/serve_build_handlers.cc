@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -303,6 +304,21 @@ Status ServeBuildHandlers::Apply(Build& b, PayloadReader& r) {
     } else if (kind == 1) {
       std::string_view d = r.Str();
       if (!r.ok()) break;
+      if (!AllZero(d)) SKIFF_RETURN_IF_ERROR(PwriteAll(b.out, d, b.offset, b.tmp.rel));
+      b.Account(d);
+    } else if (kind == 2) {
+      // A zlib-compressed literal of `raw` bytes; never inflated past that.
+      uint64_t raw = r.U64();
+      std::string_view z = r.Str();
+      if (!r.ok()) break;
+      if (raw > kMaxInflated)
+        return Status::Corrupt("compressed literal of " + std::to_string(raw) + " bytes");
+      std::string d(static_cast<size_t>(raw), '\0');
+      uLongf n = static_cast<uLongf>(raw);
+      if (uncompress(reinterpret_cast<Bytef*>(d.data()), &n,
+                     reinterpret_cast<const Bytef*>(z.data()), z.size()) != Z_OK ||
+          n != raw)
+        return Status::Corrupt("a compressed literal does not decompress to its length");
       if (!AllZero(d)) SKIFF_RETURN_IF_ERROR(PwriteAll(b.out, d, b.offset, b.tmp.rel));
       b.Account(d);
     } else {

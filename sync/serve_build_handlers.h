@@ -16,7 +16,8 @@
 //       signature of the previous request (same fields), else kInvalid.
 //   kBuild          u32 build, u8 flags,
 //                   [kBegin: str base ("" = none), str tmp, str dst, u32 sig_block_size],
-//                   u32 n, n x (u8 0, u64 base_offset, u64 length | u8 1, str literal),
+//                   u32 n, n x (u8 0, u64 base_offset, u64 length | u8 1, str literal |
+//                            u8 2, u64 length, str zlib-compressed literal),
 //                   [kEnd: u64 size, str xxh128 hex, attr, str sig_path, str sig_tmp]
 //                   -> kEnd: u8 signature_stored; else ()
 //       Builds `tmp` (created exclusively) from the instructions, in order, across as
@@ -70,6 +71,8 @@ class ServeBuildHandlers {
   static constexpr uint64_t kMaxSignatureBlocks = 4u << 20;
   static constexpr uint32_t kMaxLinks = 4096;
   static constexpr size_t kMaxPath = 4096;
+  // Largest compressed literal once inflated (the client sends 256 KiB pieces).
+  static constexpr uint64_t kMaxInflated = 4u << 20;
   // kBuild flags.
   static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8;
 

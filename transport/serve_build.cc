@@ -1,5 +1,9 @@
 #include "transport/serve_build.h"
 
+#include <zlib.h>
+
+#include <cstdlib>
+
 #include "transport/serve_remote_fs.h"
 
 namespace skiff {
@@ -16,7 +20,10 @@ constexpr size_t kMaxLiteral = 256 * 1024;
 }  // namespace
 
 ServeBuild::ServeBuild(ServeRemoteFs& fs, uint32_t id, BuildSpec spec)
-    : fs_(fs), id_(id), spec_(std::move(spec)) {}
+    : fs_(fs), id_(id), spec_(std::move(spec)) {
+  const char* env = getenv("SKIFF_SERVE_COMPRESS");
+  compress_ = !(env && std::string_view(env) == "0");
+}
 
 ServeBuild::~ServeBuild() {
   WaitBelow(1).IgnoreError();
@@ -92,7 +99,23 @@ Status ServeBuild::Literal(std::string_view bytes) {
   }
   while (!bytes.empty()) {
     std::string_view piece = bytes.substr(0, kMaxLiteral);
-    body_ += PayloadWriter().U8(1).Str(piece).Take();
+    if (compress_ && piece.size() >= kMinCompress) {
+      uLongf n = compressBound(piece.size());
+      std::string z(n, '\0');
+      if (compress2(reinterpret_cast<Bytef*>(z.data()), &n,
+                    reinterpret_cast<const Bytef*>(piece.data()), piece.size(),
+                    Z_BEST_SPEED) == Z_OK &&
+          n < piece.size() - piece.size() / 8) {
+        z.resize(n);
+        body_ += PayloadWriter().U8(2).U64(piece.size()).Str(z).Take();
+      } else {
+        // Incompressible (random or already compressed data): stop trying for this file.
+        compress_ = false;
+        body_ += PayloadWriter().U8(1).Str(piece).Take();
+      }
+    } else {
+      body_ += PayloadWriter().U8(1).Str(piece).Take();
+    }
     ++count_;
     literal_bytes_ += piece.size();
     bytes.remove_prefix(piece.size());

@@ -186,6 +186,16 @@ BOOST_FIXTURE_TEST_CASE(rebuilds_from_copies_and_literals_and_stores_the_signatu
   BOOST_REQUIRE_MESSAGE(lr.ok(), lr.status().ToString());
   BOOST_TEST(!*lr);
   BOOST_TEST(ReadFile(repo / spec.dst) == big);
+  // Text: its literals travel compressed and arrive intact.
+  std::string text;
+  for (int i = 0; text.size() < 700 * 1024; ++i) text += "log line " + std::to_string(i) + "\n";
+  spec.tmp = ".skiff/tmp/f.5";
+  spec.dst = "snapshots/.incomplete/text";
+  auto tb = sv->BeginBuild(spec);
+  BOOST_REQUIRE(tb->Literal(text).ok());
+  auto tr = tb->Commit(text.size(), sync::ContentHash(text), Attrs(0600, 2), "");
+  BOOST_REQUIRE_MESSAGE(tr.ok(), tr.status().ToString());
+  BOOST_TEST(ReadFile(repo / spec.dst) == text);
 }
 
 BOOST_FIXTURE_TEST_CASE(link_batches_from_many_threads, Fixture) {
