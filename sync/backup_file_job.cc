@@ -7,6 +7,7 @@
 #include "sync/delta_matcher.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
+#include "sync/server_file_transfer.h"
 
 namespace skiff::sync {
 namespace {
@@ -54,10 +55,38 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
     job.result = std::move(r);
     return job;
   }
-  const ManifestEntry* base = nullptr;
-  if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
-    base = &*prev;
-  auto t = Transfer(local, rel, st, base);
+  Result<std::optional<FileResult>> t = std::optional<FileResult>();
+  if (auto* server = dynamic_cast<ServerBuildFs*>(&fs_); server && server->server_build()) {
+    // The server rebuilds the file itself (skiff serve; sync/server_file_transfer.h).
+    ServerTransfer s;
+    s.local = local;
+    s.st = st;
+    s.tmp = NewTmpPath("f");
+    s.dst = Dst(rel);
+    s.replace = config_.resuming;
+    if (prev && !config_.prev_dir.empty() && prev->size >= kServerDeltaMinSize &&
+        st.size >= kServerDeltaMinSize) {
+      s.base = config_.prev_dir + "/" + rel;
+      if (prev->has_signature) s.stored_sig = repo_.SignaturePath(prev->hash);
+    }
+    if (st.size >= kDeltaMinSize) {
+      s.sig_block_size = ChooseBlockSize(st.size);
+      s.sig_tmp = NewTmpPath("sig");
+    }
+    s.sig_path = [this](const std::string& hash) { return repo_.SignaturePath(hash); };
+    s.attr.valid = FileAttr::kPermissions | FileAttr::kTimes |
+                   (config_.preserve_owner ? FileAttr::kUidGid : 0u);
+    s.attr.mode = st.mode & 07777;
+    s.attr.atime = s.attr.mtime = st.mtime;
+    s.attr.uid = st.uid;
+    s.attr.gid = st.gid;
+    t = TransferThroughServer(*server, local_, s, config_.warn);
+  } else {
+    const ManifestEntry* base = nullptr;
+    if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
+      base = &*prev;
+    t = Transfer(local, rel, st, base);
+  }
   if (!t.ok()) {
     job.status = t.status();
     return job;
