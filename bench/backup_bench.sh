@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Backup benchmark of issue 4: skiff vs `rsync -a --link-dest` over ssh, same loopback
-# sshd (tests/support/sshd-env), same cipher (aes128-gcm@openssh.com).
+# Backup benchmark of issue 4: skiff vs `rsync -a --link-dest` over ssh and restic 0.14
+# over sftp, same loopback sshd (tests/support/sshd-env), same cipher
+# (aes128-gcm@openssh.com).
 #
-# Data set: ~5000 small files in 100 directories, two 200 MiB binaries, a 70 MB text log.
-# Day-2 change: 50 files rewritten, 100 only touched, 1000 bytes inserted in the middle
-# of one binary, ten 4 KiB pages rewritten in the other, 1 MiB appended to the log.
+# Data set and day-2 change (bench/lib.sh): ~5000 small files in 100 directories, two
+# 200 MiB binaries, a 70 MB text log; then 50 files rewritten, 100 only touched, 1000
+# bytes inserted in the middle of one binary, ten 4 KiB pages rewritten in the other,
+# 1 MiB appended to the log.
 # Measured per step (full backup, incremental, full restore): wall time and peak RSS
 # (GNU time), bytes on the wire (both directions, counted by a relay every connection
-# goes through). skiff writes to the chrooted SFTP-only account, rsync to the shell
-# account (it needs rsync on the server). restic is not installed (apt-cache policy
-# restic: candidate 0.14.0, installed none), so it is not measured.
+# goes through). skiff and restic write to the chrooted SFTP-only account (restic's
+# sftp.command runs `ssh ... -s sftp` through the relay), rsync to the shell account
+# (it needs rsync on the server). Each repetition starts from a fresh source, skiff
+# repository, restic repository (its `init` is not timed) and rsync target; the table
+# prints every run, then the medians and the ratios of the medians.
 #
-# usage: bench/backup_bench.sh   (env: SKIFF_BIN, BENCH_SCALE=1 full size, 0.1 = 10%)
+# usage: bench/backup_bench.sh   (env: SKIFF_BIN, BENCH_SCALE=1 full size, 0.1 = 10%;
+#        BENCH_REPEAT=1; BENCH_RESTIC=0 skips restic)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=${SKIFF_BIN:-build/cli/skiff}
 SCALE=${BENCH_SCALE:-1}
+REPEAT=${BENCH_REPEAT:-1}
+WITH_RESTIC=${BENCH_RESTIC:-1}
 W=$(mktemp -d /tmp/skiff-bench-XXXXXX)
 RELAY_PID=""
 cleanup() {
@@ -32,30 +39,69 @@ tests/support/sshd-env start "$W/sshd" >/dev/null
 start_relay
 export XDG_CACHE_HOME="$W/cache"
 
-echo "# generating the data set (scale $SCALE)" >&2
+export RESTIC_PASSWORD=skiff-bench
+RESTIC_SFTP="ssh ${SSHOPTS[*]} skiff-sftp -s sftp"
+# A script, not a function: `run` times it with GNU time.
+cat >"$W/restic" <<EOF
+#!/bin/sh
+exec restic -r sftp:skiff-sftp:/data/restic -o sftp.command="$RESTIC_SFTP" -q "\$@"
+EOF
+chmod +x "$W/restic"
+restic_() { "$W/restic" "$@"; }
+if [ "$WITH_RESTIC" = 1 ] && ! command -v restic >/dev/null; then
+  echo "# restic not installed (scripts/install-deps.sh installs it): not measured" >&2
+  WITH_RESTIC=0
+fi
+
 SRC="$W/src"
-gen_source "$SRC"
-
-ssh "${SSHOPTS[@]}" skiff-plain mkdir -p "$PLAIN_REMOTE_DIR/rs"
-results=$(
-  run skiff-full "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
-  run rsync-full rsync -a -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s1/"
-
-  day2 "$SRC" >&2
-  run skiff-incr "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
-  run rsync-incr rsync -a --link-dest=../s1 -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s2/"
-
-  run skiff-restore "$SKIFF" restore skiff-sftp:/data/repo "$W/restore-skiff" -q "${SSHOPTS[@]}"
-  run rsync-restore rsync -a -e "$RSYNC_SSH" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s2/" "$W/restore-rsync/"
-)
-echo "step           wall_s  peak_rss_KiB  wire_bytes"
-echo "$results" | awk '{printf "%-14s %7s %13s %11s\n", $1, $2, $3, $4}'
-diff -r "$SRC" "$W/restore-skiff/src" >/dev/null && echo "skiff restore identical to the source" ||
-  echo "SKIFF RESTORE DIFFERS"
-echo "$results" | awk '
-  { w[$1]=$2; r[$1]=$3; b[$1]=$4 }
-  END {
-    for (s in w) if (s ~ /^skiff-/) { p = s; sub(/^skiff-/, "rsync-", p);
-      if (w[p] > 0 && b[p] > 0)
-        printf "%-8s skiff/rsync: wall %.2fx  wire %.2fx  rss %.2fx\n", substr(s, 7), w[s]/w[p], b[s]/b[p], r[s]/r[p] }
-  }'
+results=""
+for rep in $(seq "$REPEAT"); do
+  echo "# repetition $rep: generating the data set (scale $SCALE)" >&2
+  rm -rf "$SRC" "$W/restore-skiff" "$W/restore-rsync" "$W/restore-restic" "$W/cache"
+  rm -rf "$SFTP_LOCAL_DIR/repo" "$SFTP_LOCAL_DIR/restic"
+  gen_source "$SRC"
+  ssh "${SSHOPTS[@]}" skiff-plain rm -rf "$PLAIN_REMOTE_DIR/rs"
+  ssh "${SSHOPTS[@]}" skiff-plain mkdir -p "$PLAIN_REMOTE_DIR/rs"
+  [ "$WITH_RESTIC" = 1 ] && restic_ init >/dev/null
+  results+=$(
+    run skiff-full "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
+    echo
+    run rsync-full rsync -a -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s1/"
+    echo
+    if [ "$WITH_RESTIC" = 1 ]; then run restic-full "$W/restic" backup "$SRC"; echo; fi
+    day2 "$SRC" >&2
+    run skiff-incr "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
+    echo
+    run rsync-incr rsync -a --link-dest=../s1 -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s2/"
+    echo
+    if [ "$WITH_RESTIC" = 1 ]; then run restic-incr "$W/restic" backup "$SRC"; echo; fi
+    run skiff-restore "$SKIFF" restore skiff-sftp:/data/repo "$W/restore-skiff" -q "${SSHOPTS[@]}"
+    echo
+    run rsync-restore rsync -a -e "$RSYNC_SSH" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s2/" "$W/restore-rsync/"
+    echo
+    if [ "$WITH_RESTIC" = 1 ]; then
+      run restic-restore "$W/restic" restore latest --target "$W/restore-restic"
+      echo
+    fi
+  )$'\n'
+  diff -r "$SRC" "$W/restore-skiff/src" >/dev/null && echo "# rep $rep: skiff restore identical to the source" >&2 ||
+    echo "# rep $rep: SKIFF RESTORE DIFFERS" >&2
+done
+echo "step            wall_s  peak_rss_KiB  wire_bytes"
+echo "$results" | awk 'NF==4 {printf "%-15s %7s %13s %11s\n", $1, $2, $3, $4}'
+echo "$results" | awk 'NF==4' | python3 -c '
+import sys, statistics
+rows = {}
+for l in sys.stdin:
+    n, w, r, b = l.split(); rows.setdefault(n, []).append((float(w), int(r), int(b)))
+med = {n: [statistics.median(x[i] for x in v) for i in range(3)] for n, v in rows.items()}
+print("medians over %d runs:" % len(next(iter(rows.values()))))
+for n, (w, r, b) in sorted(med.items()):
+    print("  %-15s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
+for peer in ("rsync", "restic"):
+    for step in ("full", "incr", "restore"):
+        s, p = med.get("skiff-" + step), med.get(peer + "-" + step)
+        if s and p and p[0] > 0 and p[2] > 0 and p[1] > 0:
+            print("  %-8s skiff/%-6s: wall %.2fx  wire %.2fx  rss %.2fx" %
+                  (step, peer, s[0] / p[0], s[2] / p[2], s[1] / p[1]))
+'

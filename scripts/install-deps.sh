@@ -7,9 +7,9 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config clang
-  libfuse3-dev libssh-dev libxxhash-dev libboost-test-dev
+  libfuse3-dev libssh-dev libxxhash-dev libboost-test-dev zlib1g-dev
   # run and test: a real sshd, FUSE, the peers the benchmarks compare against
-  openssh-server openssh-client fuse3 sshfs rsync zfs-fuse
+  openssh-server openssh-client fuse3 sshfs rsync zfs-fuse restic
 )
 if [[ "${SKIFF_WITH_ZFS:-0}" == 1 ]]; then packages+=(zfs-fuse); fi
 
