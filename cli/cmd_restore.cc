@@ -18,7 +18,8 @@ constexpr char kUsage[] =
     "Restores a snapshot (default: the newest; a unique prefix of a name works) into the\n"
     "local directory TARGET, or only the given snapshot-relative paths or globs (e.g.\n"
     "home/alice/doc 'home/*/.bashrc'). Writes only inside TARGET; refuses a damaged or\n"
-    "hostile repository. Every file is checked against the manifest's hash.\n"
+    "hostile repository. Every file is checked against the manifest's hash; one that\n"
+    "does not match is reported and removed, never left in TARGET.\n"
     "Exit status: 0 done, 2 failure (some file could not be restored or verified).\n";
 
 int Run(const std::vector<std::string>& in) {

@@ -108,6 +108,11 @@ class LocalFs {
   // mode is left alone).
   virtual Status SetMetaUnder(const std::string& root, const std::string& rel,
                               const LocalMeta& meta, bool is_symlink) = 0;
+  // Removes a non-directory (restore drops a file that failed verification); absent is
+  // fine. The default, for sources that never write: kUnsupported.
+  virtual Status RemoveUnder(const std::string& root, const std::string& rel) {
+    return Status::Unsupported("removing " + root + "/" + rel + ": this file system is read-only");
+  }
 };
 
 }  // namespace skiff::sync

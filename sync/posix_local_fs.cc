@@ -279,6 +279,13 @@ Status PosixLocalFs::LinkUnder(const std::string& root, const std::string& exist
   return Status::Ok();
 }
 
+Status PosixLocalFs::RemoveUnder(const std::string& root, const std::string& rel) {
+  SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
+  if (unlinkat(parent.first.get(), parent.second.c_str(), 0) != 0 && errno != ENOENT)
+    return ErrnoStatus(errno, "removing " + root + "/" + rel);
+  return Status::Ok();
+}
+
 Status PosixLocalFs::SetMetaUnder(const std::string& root, const std::string& rel,
                                   const LocalMeta& meta, bool is_symlink) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));

@@ -23,6 +23,7 @@ class PosixLocalFs : public LocalFs {
                    const std::string& rel) override;
   Status SetMetaUnder(const std::string& root, const std::string& rel, const LocalMeta& meta,
                       bool is_symlink) override;
+  Status RemoveUnder(const std::string& root, const std::string& rel) override;
 };
 
 }  // namespace skiff::sync

@@ -93,10 +93,14 @@ Status RestoreEngine::RestoreFile(const ManifestEntry& e, const std::string& sna
   SKIFF_RETURN_IF_ERROR(st);
   SKIFF_RETURN_IF_ERROR(writer->Truncate(off));
   SKIFF_RETURN_IF_ERROR(writer->Close());
-  if (off != e.size || hasher.HexDigest() != e.hash)
+  if (off != e.size || hasher.HexDigest() != e.hash) {
+    // Never leave content that failed verification where the user expects the file.
+    Status rm = local_.RemoveUnder(root, e.path);
     return Status::Corrupt("content of " + e.path + " does not match the manifest (size " +
                            std::to_string(off) + " vs " + std::to_string(e.size) + ", hash " +
-                           hasher.HexDigest() + " vs " + e.hash + ")");
+                           hasher.HexDigest() + " vs " + e.hash + "); " +
+                           (rm.ok() ? "not restored (removed)" : "NOT removed: " + rm.ToString()));
+  }
   SKIFF_RETURN_IF_ERROR(local_.SetMetaUnder(root, e.path, MetaOf(e, opts_.preserve_owner), false));
   *bytes = off;
   return Status::Ok();

@@ -7,7 +7,8 @@
 // operations, which never follow a symlink as a parent, so nothing lands outside the
 // target even if the snapshot holds symlinks pointing out. Each file's content is
 // checked against the manifest's size and xxh128 while it is written; a mismatch is an
-// error (the file is left, the run continues, and Run reports failure).
+// error: the file is removed from the target (never left looking restored), the run
+// continues, and Run reports failure.
 // Metadata: modes and mtimes (directories after their content), numeric owners when
 // `preserve_owner`; runs of zero bytes become holes, so sparse files stay sparse.
 //

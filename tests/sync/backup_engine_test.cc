@@ -301,6 +301,26 @@ BOOST_AUTO_TEST_CASE(hostile_manifest_is_refused_and_nothing_escapes) {
   BOOST_TEST(rs->errors >= 1u);  // the file's content is not on the server
 }
 
+// A file whose content on the server no longer matches the manifest is reported and is
+// not left in the target; the other files are restored.
+BOOST_AUTO_TEST_CASE(restore_removes_a_file_that_fails_verification) {
+  Fixture f;
+  auto b = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(b.ok(), b.status().ToString());
+  auto fh = f.mem.Open("/repo/snapshots/" + b->snapshot + "/data/sub/big.bin", OpenFlags::kWrite);
+  BOOST_REQUIRE(fh.ok());
+  BOOST_REQUIRE((*fh)->Write(10, "X").ok());
+  BOOST_REQUIRE((*fh)->Close().ok());
+  fs::path target = f.dir / "restored";
+  auto rs = f.Restore(b->snapshot, target);
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 1u);
+  BOOST_TEST(!fs::exists(fs::symlink_status(target / "data" / "sub" / "big.bin")));
+  BOOST_TEST(ReadFile(target / "data" / "sub" / "other.bin") ==
+             ReadFile(f.src / "sub" / "other.bin"));
+  BOOST_TEST(ReadFile(target / "data" / "small.txt") == "hello\n");
+}
+
 BOOST_AUTO_TEST_CASE(excludes) {
   BOOST_TEST(MatchesExclude({"*.bin"}, "data/sub/big.bin"));
   BOOST_TEST(!MatchesExclude({"*.bin"}, "data/sub"));
