@@ -19,6 +19,7 @@
 #include "sync/job_window.h"
 #include "sync/manifest.h"
 #include "sync/manifest_cache.h"
+#include "sync/manifest_upload.h"
 #include "sync/prev_manifest_cursor.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
@@ -485,14 +486,11 @@ Result<BackupStats> BackupEngine::Impl::RunInner() {
 
   // The manifest goes to .skiff/tmp and, in parallel, to the local cache.
   std::string manifest_tmp = repo_.TmpDir() + "/manifest";
-  SKIFF_ASSIGN_OR_RETURN(
-      auto mfile,
-      fs_.Open(manifest_tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
-  RemoteStreamWriter mwriter(*mfile, fs_.caps().max_write);
+  SKIFF_ASSIGN_OR_RETURN(auto mupload, ManifestUpload::Begin(fs_, manifest_tmp));
   auto cache_writer = cache.BeginWrite(name);
   manifest_ = std::make_unique<ManifestWriter>(name, [&](std::string_view bytes) -> Status {
     if (cache_writer) cache_writer->Write(bytes);
-    return mwriter.Append(bytes);
+    return mupload->Append(bytes);
   });
 
   auto top = std::make_shared<std::set<std::string>>();
@@ -519,10 +517,7 @@ Result<BackupStats> BackupEngine::Impl::RunInner() {
   if (resuming_) SKIFF_RETURN_IF_ERROR(RemoveExtras(incomplete_, *top));
 
   SKIFF_RETURN_IF_ERROR(manifest_->Finish());
-  SKIFF_RETURN_IF_ERROR(mwriter.Finish(0));
-  Status sync = mfile->Sync();
-  if (!sync.ok() && !sync.Is(Code::kUnsupported)) return sync.WithContext("fsync of the manifest");
-  SKIFF_RETURN_IF_ERROR(mfile->Close());
+  SKIFF_RETURN_IF_ERROR(mupload->Finish());
   Status st = fs_.Rename(manifest_tmp, repo_.ManifestPath(name), RenameMode::kNoReplace);
   if (!st.ok()) return st.WithContext("publishing the manifest of " + name);
   FileAttr root_attr;

@@ -225,7 +225,7 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
     return st.WithContext(what);
   }
   if (!(flags & kEnd)) return std::string();
-  auto res = EndBuild(b, r);
+  auto res = EndBuild(b, r, flags & kSync);
   if (!r.ok()) return std::string();
   if (!res.ok()) {
     std::string what = "building " + b.dst.rel;
@@ -328,7 +328,7 @@ Status ServeBuildHandlers::Apply(Build& b, PayloadReader& r) {
   return Status::Ok();
 }
 
-Result<std::string> ServeBuildHandlers::EndBuild(Build& b, PayloadReader& r) {
+Result<std::string> ServeBuildHandlers::EndBuild(Build& b, PayloadReader& r, bool sync) {
   uint64_t size = r.U64();
   std::string_view hash = r.Str();
   FileAttr a = r.Attr();
@@ -357,6 +357,7 @@ Result<std::string> ServeBuildHandlers::EndBuild(Build& b, PayloadReader& r) {
     struct timespec ts[2] = {{a.atime, 0}, {a.mtime, 0}};
     if (futimens(b.out, ts) != 0) return ErrnoStatus(errno, b.tmp.rel);
   }
+  if (sync && fsync(b.out) != 0) return ErrnoStatus(errno, "fsync " + b.tmp.rel);
   int rc = close(b.out);
   b.out = -1;
   if (rc != 0) return ErrnoStatus(errno, "closing " + b.tmp.rel);

@@ -27,7 +27,8 @@
 //       tmp is renamed to `dst` without replacing (kReplace: an existing non-directory
 //       dst is removed first), and with sig_block_size > 0 the new content's signature is
 //       written to sig_tmp and renamed to sig_path (an existing one is kept: signatures
-//       are content-addressed). kAbort drops the build and its tmp. A failed request
+//       are content-addressed). kSync (with kEnd) fsyncs the file before the rename.
+//       kAbort drops the build and its tmp. A failed request
 //       drops its build too; later requests for it get kInvalid.
 //   kLinkBatch      u32 n, n x (u16 keep, str tail, u16 keep, str tail)
 //                   -> u32 n, n x (u8 code, [code != 0: str message])
@@ -74,7 +75,7 @@ class ServeBuildHandlers {
   // Largest compressed literal once inflated (the client sends 256 KiB pieces).
   static constexpr uint64_t kMaxInflated = 4u << 20;
   // kBuild flags.
-  static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8;
+  static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16;
 
   ServeBuildHandlers(const ConfinedRoot& root, const ServePolicy& policy);
   ~ServeBuildHandlers();
@@ -93,7 +94,7 @@ class ServeBuildHandlers {
   Result<std::string> DoBuild(serve::PayloadReader& r);
   Status BeginBuild(uint32_t id, serve::PayloadReader& r);
   Status Apply(Build& b, serve::PayloadReader& r);
-  Result<std::string> EndBuild(Build& b, serve::PayloadReader& r);
+  Result<std::string> EndBuild(Build& b, serve::PayloadReader& r, bool sync);
   bool StoreSignature(const std::string& encoded, std::string_view sig_path,
                       std::string_view sig_tmp);
   Result<std::string> LinkBatch(serve::PayloadReader& r);

@@ -14,7 +14,7 @@ using serve::PayloadWriter;
 
 namespace {
 // kBuild flags (sync/serve_build_handlers.h).
-constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8;
+constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16;
 // Largest literal piece in one instruction: requests stay well below serve::kMaxData.
 constexpr size_t kMaxLiteral = 256 * 1024;
 }  // namespace
@@ -132,7 +132,7 @@ Result<bool> ServeBuild::Commit(uint64_t size, const std::string& hash, const Fi
     ++count_;
     copy_len_ = 0;
   }
-  std::string req = Request(kEnd);
+  std::string req = Request(kEnd | (spec_.sync ? kSync : 0));
   req += PayloadWriter().U64(size).Str(hash).Attr(attr).Str(sig_path).Str(spec_.sig_tmp).Take();
   done_ = true;
   auto r = fs_.Call(Op::kBuild, std::move(req));

@@ -26,6 +26,7 @@ struct BuildSpec {
   bool replace = false;         // an existing dst (not a directory) is replaced
   uint32_t sig_block_size = 0;  // > 0: store the new content's signature, this block size
   std::string sig_tmp;          // the signature's scratch path
+  bool sync = false;            // fsync the file before it is renamed
 };
 
 // One file being built. Destroying it without a successful Commit abandons the build
