@@ -20,6 +20,7 @@
 #include <regex>
 #include <thread>
 
+#include "sync/content_hash.h"
 #include "tests/support/fault_proxy.h"
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
@@ -297,6 +298,32 @@ BOOST_AUTO_TEST_CASE(attacks_through_append_only_and_read_only_keys) {
     refused(fs->Open("../outside/secret", OpenFlags::kRead).status(), "..");
     refused(fs->Open((env.tmp / "outside/secret").string(), OpenFlags::kRead).status(), "absolute");
     refused(fs->Symlink((env.tmp / "outside").string(), s + "/src/out"), "symlink into a snapshot");
+    // The server-side delta requests (protocol 2): hard links above went as a link batch.
+    BOOST_REQUIRE(fs->server_build());
+    auto build = [&](const std::string& base, const std::string& tmp, const std::string& dst,
+                     bool replace) -> skiff::Status {
+      skiff::BuildSpec spec;
+      spec.base = base;
+      spec.tmp = tmp;
+      spec.dst = dst;
+      spec.replace = replace;
+      auto b = fs->BeginBuild(spec);
+      SKIFF_RETURN_IF_ERROR(b->Literal("evil"));
+      FileAttr a;
+      a.valid = FileAttr::kPermissions;
+      a.mode = 0644;
+      return b->Commit(4, skiff::sync::ContentHash("evil"), a, "").status();
+    };
+    refused(build("", ".skiff/tmp/x", s + "/src/docs/a.txt", true), "build over a published file");
+    refused(build("", ".skiff/tmp/x", s + "/src/docs/new", false), "build into a snapshot");
+    refused(build("", ".skiff/tmp/x", manifest, true), "build over a manifest");
+    refused(build("", ".skiff/tmp/x", ".skiff/manifests/fake", false), "publish by a build");
+    refused(build("../outside/secret", ".skiff/tmp/x", "snapshots/.incomplete/x", false),
+            "build from a base outside");
+    refused(build("", "../outside/x", "snapshots/.incomplete/x", false), "build outside");
+    refused(fs->BaseSignature("../outside/secret", "", 0).status(), "signature of a file outside");
+    refused(fs->BaseSignature((env.tmp / "outside/secret").string(), "", 0).status(),
+            "signature of an absolute path");
     if (fs->mode() == skiff::serve::Mode::kAppendOnly) {
       BOOST_REQUIRE(fs->Mkdir("snapshots/.incomplete", 0755).ok());
       BOOST_REQUIRE(fs->Symlink((env.tmp / "outside").string(), "snapshots/.incomplete/out").ok());
