@@ -187,22 +187,32 @@ std::vector<std::string> Tokens(const std::string& s) {
   return out;
 }
 
-// ssh_config pattern: '*' and '?' wildcards, case-insensitive.
+// ssh_config pattern: '*' and '?' wildcards, case-insensitive. Linear backtracking to
+// the last '*' only, so the time is O(|p| * |s|): the recursive form took exponential
+// time on patterns like "*a*a*a...*b" (ssh_config_fuzz; a Host line could hang skiff).
 bool Glob(const char* p, const char* s) {
-  for (; *p; ++p, ++s) {
+  const char* star = nullptr;    // the last '*' seen in p
+  const char* resume = nullptr;  // where in s that '*' currently ends
+  auto same = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) ==
+           std::tolower(static_cast<unsigned char>(b));
+  };
+  while (*s) {
     if (*p == '*') {
-      for (const char* t = s;; ++t) {
-        if (Glob(p + 1, t)) return true;
-        if (!*t) return false;
-      }
-    }
-    if (!*s) return false;
-    if (*p != '?' && std::tolower(static_cast<unsigned char>(*p)) !=
-                         std::tolower(static_cast<unsigned char>(*s))) {
+      star = p++;
+      resume = s;
+    } else if (*p && (*p == '?' || same(*p, *s))) {
+      ++p;
+      ++s;
+    } else if (star) {
+      p = star + 1;  // let the last '*' swallow one more character
+      s = ++resume;
+    } else {
       return false;
     }
   }
-  return *s == 0;
+  while (*p == '*') ++p;
+  return *p == 0;
 }
 
 bool HostMatches(const std::vector<std::string>& patterns, const std::string& host) {

@@ -190,6 +190,25 @@ BOOST_AUTO_TEST_CASE(negated_and_wildcard_hosts) {
   BOOST_TEST(ResolveSshConfig(o, h.dir)->user == "srv");
 }
 
+BOOST_AUTO_TEST_CASE(wildcards_match_in_polynomial_time) {
+  // ssh_config_fuzz: "*a*a*...*b" against "aaaa..." took exponential time (the recursive
+  // matcher never finished); it must answer at once, and wildcards keep their meaning.
+  TempHome h;
+  std::string pattern;
+  for (int i = 0; i < 15; ++i) pattern += "*a";
+  h.Write("cfg", "Host " + pattern + "*b\n User never\nHost *A*a?\n User stars\n");
+  SshOptions o;
+  o.config_file = h.dir + "/cfg";
+  o.host = std::string(40, 'a');
+  auto c = ResolveSshConfig(o, h.dir);
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->user == "stars");
+  o.host = std::string(40, 'a') + "b";
+  BOOST_TEST(ResolveSshConfig(o, h.dir)->user == "never");
+  o.host = "aa";  // "*A*a?" needs at least three characters
+  BOOST_TEST(ResolveSshConfig(o, h.dir)->user != "stars");
+}
+
 BOOST_AUTO_TEST_CASE(include_and_defaults) {
   TempHome h;
   h.Write(".ssh/config", "Include conf.d/*.conf\n");
