@@ -230,6 +230,30 @@ BOOST_AUTO_TEST_CASE(sequential_reads_grow_the_window_random_reads_fetch_only_wh
   (void)f.filesystem->Release(r->fh);
 }
 
+BOOST_AUTO_TEST_CASE(small_file_read_in_whole_pages_costs_one_read_request) {
+  // SEMANTICS.md §5: the READ sent with the open asks for a whole chunk, so the kernel's
+  // page-sized first read of a 3000-byte file needs no second READ past the end.
+  FsFixture f;
+  std::string data = Pattern(3000, 4);
+  uint64_t a = f.MakeFile(kRoot, "small", data);
+  uint64_t before = f.faulty->read_requests();
+  auto o = f.filesystem->Open(a, O_RDONLY);
+  BOOST_REQUIRE(o.ok());
+  auto r = f.filesystem->Read(o->fh, 0, 4096);
+  BOOST_REQUIRE(r.ok());
+  BOOST_CHECK(*r == data);
+  BOOST_CHECK_EQUAL(f.faulty->read_requests() - before, 1u);
+  (void)f.filesystem->Release(o->fh);
+  // A file that grew on the server since it was last seen is still read in full.
+  std::string longer = Pattern(9000, 5);
+  {
+    auto w = f.mem->Open("/m/small", skiff::OpenFlags::kWrite);
+    BOOST_REQUIRE(w.ok());
+    BOOST_REQUIRE((*w)->Write(0, longer).ok());
+  }
+  BOOST_CHECK(f.ReadAll(a) == longer);
+}
+
 BOOST_AUTO_TEST_CASE(read_ahead_window_doubles_to_its_cap) {
   skiff::MemRemoteFs mem;
   auto h = mem.Open("/f", skiff::OpenFlags::kWrite | skiff::OpenFlags::kCreate);
