@@ -28,10 +28,11 @@ class ServeRemoteFs;
 
 class ServeBuild : public RemoteBuild {
  public:
-  // 256 KiB per request: big enough that framing is noise, small enough that several
-  // stay in flight within one frame's memory on the server.
-  static constexpr size_t kRequestBytes = 256 * 1024;
-  static constexpr int kInFlight = 8;
+  // Requests of ~512 KiB (a frame holds up to 1 MiB + 64 KiB), 16 in flight: the 8 MiB
+  // window the SFTP-style upload path kept in flight, so a big file streams at link
+  // speed; the server reads one frame at a time.
+  static constexpr size_t kRequestBytes = 512 * 1024;
+  static constexpr int kInFlight = 16;
 
   ServeBuild(ServeRemoteFs& fs, uint32_t id, BuildSpec spec);
   ~ServeBuild() override;

@@ -419,7 +419,9 @@ Status ServeRemoteFs::Hardlink(const std::string& existing, const std::string& n
   if (version_ < 2)
     return SimpleCall(Op::kHardlink, PayloadWriter().Str(existing).Str(new_path).Take(),
                       "hard link " + new_path);
-  LinkRequest req{existing, new_path};
+  LinkRequest req;
+  req.from = existing;
+  req.to = new_path;
   std::unique_lock<std::mutex> l(link_mu_);
   link_queue_.push_back(&req);
   while (!req.done) {
