@@ -125,12 +125,18 @@ Status ZfsServeTarget::Query() {
   }
   SKIFF_RETURN_IF_ERROR(r.Finish("zfs target reply"));
   snapshots_ = std::move(snaps);
+  fresh_ = true;
   if (description_.find(dataset_) == std::string::npos) description_ += " (" + dataset_ + ")";
   return Status::Ok();
 }
 
 Result<std::vector<ZfsSnapshot>> ZfsServeTarget::Snapshots() {
-  SKIFF_RETURN_IF_ERROR(Query());
+  // The first call uses what Open() just learned (each query runs zfs on the server).
+  if (fresh_) {
+    fresh_ = false;
+  } else {
+    SKIFF_RETURN_IF_ERROR(Query());
+  }
   return snapshots_;
 }
 

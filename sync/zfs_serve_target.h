@@ -54,6 +54,7 @@ class ZfsServeTarget : public ZfsStreamTarget {
   std::string dataset_;
   bool exists_ = false;
   std::vector<ZfsSnapshot> snapshots_;
+  bool fresh_ = false;  // snapshots_ is from a query no caller has seen yet
 };
 
 }  // namespace skiff::sync
