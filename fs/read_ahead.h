@@ -32,9 +32,10 @@ class ReadAhead {
   Result<std::string> Read(uint64_t offset, uint32_t size);
   // Drops everything fetched or in flight (the file was written or truncated).
   void Invalidate();
-  // Starts reading the file (one request of a whole chunk; none if `len` is 0) before
-  // anyone asks: at open, so a small file's data, and where it ends, are already on
-  // their way when the first read arrives.
+  // Starts reading the first `len` bytes (the size seen at open; at most one request,
+  // none if 0) before anyone asks, so a small file's data is already on its way when the
+  // first read arrives. A file smaller than one request also gets a probe for the rest
+  // of that request, so that where it ends is known in the same round trip.
   void Prefetch(uint64_t len);
   // The file's size when opened: read-ahead does not speculate past it (reads that the
   // caller asks for are always sent, so a file that grew is still read in full).
