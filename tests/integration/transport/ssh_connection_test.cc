@@ -98,14 +98,18 @@ BOOST_FIXTURE_TEST_CASE(large_echo_through_bounded_buffers, SshdFixture) {
     std::memcpy(&data[i], &v, 8);
   }
   Channel& c = **ch;
+  // Boost.Test assertions are not thread-safe (TSan reported races in its logger, and a
+  // failed REQUIRE would throw out of the thread): the writer only records its result.
+  Status written;
   std::thread writer([&] {
-    for (size_t off = 0; off < data.size(); off += 1000003) {
-      BOOST_REQUIRE(c.Write(std::string_view(data).substr(off, 1000003)).ok());
+    for (size_t off = 0; off < data.size() && written.ok(); off += 1000003) {
+      written = c.Write(std::string_view(data).substr(off, 1000003));
     }
-    BOOST_REQUIRE(c.SendEof().ok());
+    if (written.ok()) written = c.SendEof();
   });
   std::string back = ReadAll(c);
   writer.join();
+  BOOST_REQUIRE_MESSAGE(written.ok(), written.ToString());
   BOOST_TEST(back.size() == data.size());
   BOOST_TEST((back == data));
   BOOST_TEST(c.ExitStatus() == 0);
@@ -137,10 +141,15 @@ BOOST_FIXTURE_TEST_CASE(exec_and_sftp_concurrently_on_one_connection, SshdFixtur
   std::ofstream(plain_local_dir() + "/f") << "x";
   std::atomic<bool> done{false};
   std::atomic<int> stats{0};
+  Status stat_failure;  // the sftp thread's first error; Boost.Test asserts stay on this thread
   std::thread sftp([&] {
     while (!done) {
       auto st = (*fs)->Stat(plain_remote_dir() + "/f");
-      BOOST_REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+      if (!st.ok()) {
+        stat_failure = st.status();
+        done = true;
+        break;
+      }
       ++stats;
     }
   });
@@ -149,9 +158,10 @@ BOOST_FIXTURE_TEST_CASE(exec_and_sftp_concurrently_on_one_connection, SshdFixtur
     BOOST_REQUIRE(ch.ok());
     BOOST_TEST(ReadAll(**ch).size() == 3000000u);
   }
-  while (stats < 10) std::this_thread::yield();
+  while (stats < 10 && !done) std::this_thread::yield();
   done = true;
   sftp.join();
+  BOOST_REQUIRE_MESSAGE(stat_failure.ok(), stat_failure.ToString());
   BOOST_TEST(stats >= 10);
 }
 
