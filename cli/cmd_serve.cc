@@ -1,5 +1,6 @@
-// `skiff serve --root DIR [--append-only | --read-only | --write-only]`: the endpoint an
-// administrator puts behind a forced-command key (doc/SERVE.md, sync/serve_server.h).
+// `skiff serve --root DIR [--append-only | --read-only | --write-only]
+// [--zfs-receive POOL/PREFIX]`: the endpoint an administrator puts behind a forced-command
+// key (doc/SERVE.md, sync/serve_server.h; zfs receive: sync/serve_zfs_receive.h).
 #include <unistd.h>
 
 #include <cerrno>
