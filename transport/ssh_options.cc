@@ -353,7 +353,8 @@ Result<SshOptions> ParseSshFlags(std::vector<std::string>& args) {
       rest.insert(rest.end(), args.begin() + static_cast<long>(i), args.end());
       break;
     }
-    if (a.size() < 2 || a[0] != '-' || std::strchr("Fiop", a[1]) == nullptr) {
+    if (a.size() < 2 || a[0] != '-' ||
+        std::string_view("Fiop").find(a[1]) == std::string_view::npos) {
       rest.push_back(a);
       continue;
     }

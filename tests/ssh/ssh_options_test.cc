@@ -76,6 +76,15 @@ BOOST_AUTO_TEST_CASE(bad_flags_name_the_flag) {
   ExpectFlagError({"-o", "ProxyJump=jump"}, "ProxyJump is not supported");
 }
 
+BOOST_AUTO_TEST_CASE(dash_nul_is_not_a_flag) {
+  // ssh_config_fuzz: "-\0" was taken for a flag (strchr finds the terminator) and
+  // ParseSshFlags threw std::out_of_range from its message table.
+  std::vector<std::string> args = {std::string("-\0", 2), "x"};
+  auto o = ParseSshFlags(args);
+  BOOST_REQUIRE(o.ok());
+  BOOST_TEST(args.size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(harmless_ssh_options_are_accepted) {
   Args args = {"-o", "Compression=yes", "-oControlMaster no"};
   auto o = ParseSshFlags(args);
