@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "transport/command_line.h"
+
 namespace skiff::sync {
 namespace {
 
@@ -18,15 +20,6 @@ constexpr size_t kStderrLimit = 16 * 1024;
 
 Status ErrnoStatus(const std::string& what) {
   return Status::Io(what + ": " + std::strerror(errno));
-}
-
-std::string Display(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    if (!s.empty()) s += ' ';
-    s += a;
-  }
-  return s;
 }
 
 void CloseFd(int& fd) {
@@ -65,7 +58,7 @@ Result<std::unique_ptr<ZfsProcess>> ZfsProcess::Start(std::vector<std::string> a
   if (argv.empty()) return Status::Invalid("ZfsProcess: empty argv");
   std::unique_ptr<ZfsProcess> p(new ZfsProcess());
   p->pipe_ = pipe;
-  p->display_ = Display(argv);
+  p->display_ = JoinArgv(argv);
   int data[2] = {-1, -1}, err[2] = {-1, -1}, exec_status[2] = {-1, -1};
   auto close_all = [&] {
     for (int* fds : {data, err, exec_status}) {

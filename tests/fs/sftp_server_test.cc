@@ -14,10 +14,12 @@
 
 #include "fs/errno_map.h"
 #include "fs/remote_filesystem.h"
+#include "tests/support/test_data.h"
 #include "transport/process_channel.h"
 #include "transport/sftp_remote_fs.h"
 
 using skiff::fs::StatusToErrno;
+using skiff::testing::RandomBytes;
 
 namespace {
 
@@ -44,22 +46,12 @@ struct SftpServer {
     std::filesystem::remove_all(dir);
   }
   std::string Local(const std::string& name) {
-    std::ifstream in(dir + "/" + name, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return skiff::testing::ReadLocalFile(dir + "/" + name);
   }
   std::string dir;
   std::shared_ptr<skiff::RemoteFs> remote;
   std::unique_ptr<skiff::fs::RemoteFilesystem> filesystem;
 };
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 }  // namespace
 
@@ -69,7 +61,7 @@ BOOST_AUTO_TEST_CASE(pipelined_write_then_random_reads_match) {
   SftpServer s;
   auto c = s.filesystem->Create(kRoot, "big", 0644, O_RDWR | O_CREAT | O_EXCL);
   BOOST_REQUIRE(c.ok());
-  std::string model = Pattern(8 << 20, 11);
+  std::string model = RandomBytes(8 << 20, 11);
   for (size_t off = 0; off < model.size(); off += 131072)
     BOOST_REQUIRE(s.filesystem->Write(c->second.fh, off, model.substr(off, 131072)).ok());
   BOOST_REQUIRE(s.filesystem->Flush(c->second.fh).ok());

@@ -40,15 +40,6 @@ Status Errno(const std::string& what) { return Status::Io(what + ": " + std::str
 
 }  // namespace
 
-std::string JoinArgv(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    if (!s.empty()) s += ' ';
-    s += a;
-  }
-  return s;
-}
-
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                  const ProcessOptions& options) {
   if (argv.empty()) return Status::Invalid("RunProcess: empty argv");

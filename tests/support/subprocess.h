@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "transport/command_line.h"
 #include "transport/status.h"
 
 namespace skiff::testing {
@@ -30,7 +31,7 @@ struct ProcessOptions {
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                  const ProcessOptions& options = {});
 
-// "argv[0] arg1 ..." for messages.
-std::string JoinArgv(const std::vector<std::string>& argv);
+// "argv[0] arg1 ..." for messages (the one implementation, shared with sync/zfs_command).
+using skiff::JoinArgv;
 
 }  // namespace skiff::testing

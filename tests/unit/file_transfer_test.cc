@@ -13,11 +13,15 @@
 #include <fstream>
 #include <random>
 
+#include "tests/support/test_data.h"
 #include "transport/process_channel.h"
 #include "transport/sftp_remote_fs.h"
 
 using namespace skiff;
 namespace stdfs = std::filesystem;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadLocalFile;
+using skiff::testing::WriteLocalFile;
 
 namespace {
 
@@ -47,20 +51,6 @@ struct Env {
   std::string R(const std::string& p) const { return dir + "/remote/" + p; }
 };
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-std::string ReadLocal(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void WriteLocal(const std::string& p, const std::string& data) {
-  std::ofstream(p, std::ios::binary) << data;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(file_transfer)
@@ -69,7 +59,7 @@ BOOST_AUTO_TEST_CASE(upload_and_download_round_trip_with_progress) {
   Env e;
   for (size_t size : {size_t{0}, size_t{1}, size_t{261120}, size_t{5 * 1024 * 1024 + 17}}) {
     const std::string data = RandomBytes(size, static_cast<uint32_t>(size));
-    WriteLocal(e.L("src"), data);
+    WriteLocalFile(e.L("src"), data);
     uint64_t last_done = 0;
     TransferOptions o;
     o.progress = [&](const std::string&, uint64_t done, uint64_t total) {
@@ -78,20 +68,20 @@ BOOST_AUTO_TEST_CASE(upload_and_download_round_trip_with_progress) {
       last_done = done;
     };
     BOOST_REQUIRE(UploadFile(*e.fs, e.L("src"), e.R("up"), o).ok());
-    BOOST_TEST((ReadLocal(e.R("up")) == data));
+    BOOST_TEST((ReadLocalFile(e.R("up")) == data));
     BOOST_TEST(!stdfs::exists(e.R(std::string("up") + kPartialSuffix)));
     if (size > 0) BOOST_TEST(last_done == size);
     last_done = 0;
     BOOST_REQUIRE(DownloadFile(*e.fs, e.R("up"), e.L("down"), o).ok());
     if (size > 0) BOOST_TEST(last_done == size);
-    BOOST_TEST((ReadLocal(e.L("down")) == data));
+    BOOST_TEST((ReadLocalFile(e.L("down")) == data));
     BOOST_TEST(!stdfs::exists(e.L(std::string("down") + kPartialSuffix)));
   }
 }
 
 BOOST_AUTO_TEST_CASE(preserve_keeps_mode_and_mtime) {
   Env e;
-  WriteLocal(e.L("f"), "abc");
+  WriteLocalFile(e.L("f"), "abc");
   chmod(e.L("f").c_str(), 0751);
   struct timespec ts[2] = {{1000000000, 0}, {1300000000, 0}};
   utimensat(AT_FDCWD, e.L("f").c_str(), ts, 0);
@@ -115,51 +105,51 @@ BOOST_AUTO_TEST_CASE(preserve_keeps_mode_and_mtime) {
 BOOST_AUTO_TEST_CASE(partial_files_are_resumed_from_their_size) {
   Env e;
   const std::string data = RandomBytes(3 * 1024 * 1024, 5);
-  WriteLocal(e.R("src"), data);
-  WriteLocal(e.L("src"), data);
+  WriteLocalFile(e.R("src"), data);
+  WriteLocalFile(e.L("src"), data);
   TransferOptions o;
   o.keep_partial = true;
   // A previous interrupted download left the first 1 MiB (marked, to prove it is kept).
   std::string prefix = data.substr(0, 1 << 20);
   prefix[5] ^= 0x55;
-  WriteLocal(e.L("dst") + kPartialSuffix, prefix);
+  WriteLocalFile(e.L("dst") + kPartialSuffix, prefix);
   uint64_t first_progress = 0;
   o.progress = [&](const std::string&, uint64_t done, uint64_t) {
     if (!first_progress) first_progress = done;
   };
   BOOST_REQUIRE(DownloadFile(*e.fs, e.R("src"), e.L("dst"), o).ok());
-  std::string got = ReadLocal(e.L("dst"));
+  std::string got = ReadLocalFile(e.L("dst"));
   BOOST_TEST(got.size() == data.size());
   BOOST_TEST(got[5] == prefix[5]);  // resumed, not re-copied
   BOOST_TEST((got.substr(1 << 20) == data.substr(1 << 20)));
   BOOST_TEST(first_progress > uint64_t{1 << 20});
   // Same for upload.
-  WriteLocal(e.R("up") + kPartialSuffix, prefix);
+  WriteLocalFile(e.R("up") + kPartialSuffix, prefix);
   BOOST_REQUIRE(UploadFile(*e.fs, e.L("src"), e.R("up"), o).ok());
-  got = ReadLocal(e.R("up"));
+  got = ReadLocalFile(e.R("up"));
   BOOST_TEST(got[5] == prefix[5]);
   BOOST_TEST((got.substr(1 << 20) == data.substr(1 << 20)));
   // A partial larger than the source is discarded; without keep_partial it is ignored.
-  WriteLocal(e.L("dst2") + kPartialSuffix, data + "extra");
+  WriteLocalFile(e.L("dst2") + kPartialSuffix, data + "extra");
   BOOST_REQUIRE(DownloadFile(*e.fs, e.R("src"), e.L("dst2"), o).ok());
-  BOOST_TEST((ReadLocal(e.L("dst2")) == data));
-  WriteLocal(e.L("dst3") + kPartialSuffix, prefix);
+  BOOST_TEST((ReadLocalFile(e.L("dst2")) == data));
+  WriteLocalFile(e.L("dst3") + kPartialSuffix, prefix);
   BOOST_REQUIRE(DownloadFile(*e.fs, e.R("src"), e.L("dst3"), TransferOptions{}).ok());
-  BOOST_TEST((ReadLocal(e.L("dst3")) == data));
+  BOOST_TEST((ReadLocalFile(e.L("dst3")) == data));
 }
 
 BOOST_AUTO_TEST_CASE(failure_leaves_destination_untouched) {
   Env e;
-  WriteLocal(e.L("dst"), "old");
+  WriteLocalFile(e.L("dst"), "old");
   BOOST_TEST(
       DownloadFile(*e.fs, e.R("missing"), e.L("dst"), TransferOptions{}).Is(Code::kNotFound));
-  BOOST_TEST(ReadLocal(e.L("dst")) == "old");
+  BOOST_TEST(ReadLocalFile(e.L("dst")) == "old");
   BOOST_TEST(UploadFile(*e.fs, e.L("missing"), e.R("x"), TransferOptions{}).Is(Code::kNotFound));
   BOOST_TEST(UploadFile(*e.fs, e.L("dst"), e.R("nodir/x"), TransferOptions{}).Is(Code::kNotFound));
   BOOST_TEST(
       Download(*e.fs, e.dir + "/remote", e.L("d"), TransferOptions{}).Is(Code::kIsDirectory));
   // The server dies mid-download: connection lost, partial kept only when asked.
-  WriteLocal(e.R("big"), RandomBytes(8 << 20, 2));
+  WriteLocalFile(e.R("big"), RandomBytes(8 << 20, 2));
   TransferOptions o;
   o.keep_partial = true;
   bool killed = false;
@@ -171,40 +161,40 @@ BOOST_AUTO_TEST_CASE(failure_leaves_destination_untouched) {
   };
   Status st = DownloadFile(*e.fs, e.R("big"), e.L("dst"), o);
   BOOST_TEST(st.Is(Code::kConnectionLost));
-  BOOST_TEST(ReadLocal(e.L("dst")) == "old");
+  BOOST_TEST(ReadLocalFile(e.L("dst")) == "old");
   BOOST_TEST(stdfs::exists(e.L("dst") + kPartialSuffix));
 }
 
 BOOST_AUTO_TEST_CASE(recursive_copies_trees_both_ways) {
   Env e({"posix-rename@openssh.com"});  // also exercises the rename fallback
   stdfs::create_directories(e.L("tree/a/b"));
-  WriteLocal(e.L("tree/top"), "T");
-  WriteLocal(e.L("tree/a/b/deep"), RandomBytes(400000, 1));
-  for (int i = 0; i < 250; ++i) WriteLocal(e.L("tree/a/f" + std::to_string(i)), "x");
+  WriteLocalFile(e.L("tree/top"), "T");
+  WriteLocalFile(e.L("tree/a/b/deep"), RandomBytes(400000, 1));
+  for (int i = 0; i < 250; ++i) WriteLocalFile(e.L("tree/a/f" + std::to_string(i)), "x");
   TransferOptions o;
   o.recursive = true;
   BOOST_REQUIRE(Upload(*e.fs, e.L("tree"), e.R("tree"), o).ok());
-  BOOST_TEST((ReadLocal(e.R("tree/a/b/deep")) == ReadLocal(e.L("tree/a/b/deep"))));
-  BOOST_TEST(ReadLocal(e.R("tree/a/f249")) == "x");
+  BOOST_TEST((ReadLocalFile(e.R("tree/a/b/deep")) == ReadLocalFile(e.L("tree/a/b/deep"))));
+  BOOST_TEST(ReadLocalFile(e.R("tree/a/f249")) == "x");
   // Copying again replaces files in place.
-  WriteLocal(e.L("tree/top"), "T2");
+  WriteLocalFile(e.L("tree/top"), "T2");
   BOOST_REQUIRE(Upload(*e.fs, e.L("tree"), e.R("tree"), o).ok());
-  BOOST_TEST(ReadLocal(e.R("tree/top")) == "T2");
+  BOOST_TEST(ReadLocalFile(e.R("tree/top")) == "T2");
   BOOST_REQUIRE(Download(*e.fs, e.R("tree"), e.L("back"), o).ok());
-  BOOST_TEST((ReadLocal(e.L("back/a/b/deep")) == ReadLocal(e.L("tree/a/b/deep"))));
+  BOOST_TEST((ReadLocalFile(e.L("back/a/b/deep")) == ReadLocalFile(e.L("tree/a/b/deep"))));
   size_t n = 0;
   for (auto& it : stdfs::recursive_directory_iterator(e.L("back"))) n += it.is_regular_file();
   BOOST_TEST(n == 252u);
   // One unreadable file: reported, the rest copied.
-  WriteLocal(e.R("tree/a/zz"), "z");
+  WriteLocalFile(e.R("tree/a/zz"), "z");
   stdfs::create_directory(e.L("back2"));
-  WriteLocal(e.L("back2/a"), "file where a directory should go");
+  WriteLocalFile(e.L("back2/a"), "file where a directory should go");
   int errors = 0;
   o.on_error = [&](const Status&) { ++errors; };
   Status st = Download(*e.fs, e.R("tree"), e.L("back2"), o);
   BOOST_TEST(st.Is(Code::kIo));
   BOOST_TEST(errors == 1);
-  BOOST_TEST(ReadLocal(e.L("back2/top")) == "T2");
+  BOOST_TEST(ReadLocalFile(e.L("back2/top")) == "T2");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,10 +15,14 @@
 #include <mutex>
 #include <random>
 
+#include "tests/support/test_data.h"
 #include "transport/process_channel.h"
 
 using namespace skiff;
 namespace stdfs = std::filesystem;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadLocalFile;
+using skiff::testing::WriteLocalFile;
 
 namespace {
 
@@ -49,22 +53,6 @@ Server Connect(std::set<std::string> disabled = {}) {
   BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
   s.fs = std::move(*fs);
   return s;
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string ReadLocal(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteLocal(const std::string& p, const std::string& data) {
-  std::ofstream(p, std::ios::binary) << data;
 }
 
 }  // namespace
@@ -123,7 +111,7 @@ BOOST_AUTO_TEST_CASE(pipelined_write_and_read_round_trip) {
     }
     BOOST_REQUIRE_MESSAGE(first.ok(), first.ToString());
     BOOST_REQUIRE((*f)->Close().ok());
-    BOOST_TEST((ReadLocal(path) == data));
+    BOOST_TEST((ReadLocalFile(path) == data));
     BOOST_TEST((*f)->Close().Is(Code::kInvalidArgument));
 
     auto g = s.fs->Open(path, OpenFlags::kRead);
@@ -158,14 +146,14 @@ BOOST_AUTO_TEST_CASE(pipelined_write_and_read_round_trip) {
     BOOST_REQUIRE(h.ok());
     const std::string patch = RandomBytes(700000, 9);
     BOOST_REQUIRE((*h)->Write(1000, patch).ok());
-    BOOST_TEST((ReadLocal(path).substr(1000, patch.size()) == patch));
+    BOOST_TEST((ReadLocalFile(path).substr(1000, patch.size()) == patch));
   }
 }
 
 BOOST_AUTO_TEST_CASE(stat_setstat_and_errors) {
   TempDir d;
   auto s = Connect();
-  WriteLocal(d.path + "/f", "hello");
+  WriteLocalFile(d.path + "/f", "hello");
   auto a = s.fs->Stat(d.path + "/f");
   BOOST_REQUIRE(a.ok());
   BOOST_TEST(a->IsRegular());
@@ -200,7 +188,7 @@ BOOST_AUTO_TEST_CASE(stat_setstat_and_errors) {
   BOOST_REQUIRE(s.fs->Mkdir(d.path + "/dir", 0700).ok());
   BOOST_TEST(s.fs->Mkdir(d.path + "/dir").Is(Code::kExists));
   BOOST_TEST(s.fs->Lstat(d.path + "/dir")->IsDir());
-  WriteLocal(d.path + "/dir/x", "x");
+  WriteLocalFile(d.path + "/dir/x", "x");
   BOOST_TEST(s.fs->Rmdir(d.path + "/dir").Is(Code::kNotEmpty));
   BOOST_TEST(s.fs->Remove(d.path + "/dir").Is(Code::kIsDirectory));
   BOOST_REQUIRE(s.fs->Remove(d.path + "/dir/x").ok());
@@ -211,7 +199,7 @@ BOOST_AUTO_TEST_CASE(stat_setstat_and_errors) {
 BOOST_AUTO_TEST_CASE(readdir_spans_many_batches) {
   TempDir d;
   auto s = Connect();
-  for (int i = 0; i < 1000; ++i) WriteLocal(d.path + "/file" + std::to_string(i), "x");
+  for (int i = 0; i < 1000; ++i) WriteLocalFile(d.path + "/file" + std::to_string(i), "x");
   stdfs::create_directory(d.path + "/sub");
   auto entries = s.fs->ReadDir(d.path);
   BOOST_REQUIRE_MESSAGE(entries.ok(), entries.status().ToString());
@@ -237,7 +225,7 @@ BOOST_AUTO_TEST_CASE(readdir_exact_at_batch_and_round_boundaries) {
     std::set<std::string> want;
     for (int i = 0; i < n; ++i) {
       std::string name = "e" + std::to_string(i);
-      WriteLocal(d.path + "/" + name, std::string(i % 7, 'x'));
+      WriteLocalFile(d.path + "/" + name, std::string(i % 7, 'x'));
       want.insert(name);
     }
     auto entries = s.fs->ReadDir(d.path);
@@ -263,7 +251,7 @@ size_t OpenFds(pid_t pid) {
 // (a later request on the channel is answered only after the CLOSEs before it).
 BOOST_AUTO_TEST_CASE(readdir_closes_its_handles_without_waiting) {
   TempDir d;
-  for (int i = 0; i < 150; ++i) WriteLocal(d.path + "/f" + std::to_string(i), "x");
+  for (int i = 0; i < 150; ++i) WriteLocalFile(d.path + "/f" + std::to_string(i), "x");
   auto s = Connect();
   BOOST_REQUIRE(s.fs->Stat(d.path).ok());
   size_t before = OpenFds(s.channel->pid());
@@ -282,17 +270,17 @@ BOOST_AUTO_TEST_CASE(rename_with_posix_rename_and_fallback) {
   for (bool ext : {true, false}) {
     auto s = ext ? Connect() : Connect({"posix-rename@openssh.com"});
     BOOST_TEST(s.fs->caps().posix_rename == ext);
-    WriteLocal(d.path + "/a", "A");
-    WriteLocal(d.path + "/b", "B");
+    WriteLocalFile(d.path + "/a", "A");
+    WriteLocalFile(d.path + "/b", "B");
     BOOST_TEST(
         s.fs->Rename(d.path + "/a", d.path + "/b", RenameMode::kNoReplace).Is(Code::kExists));
-    BOOST_TEST(ReadLocal(d.path + "/b") == "B");
+    BOOST_TEST(ReadLocalFile(d.path + "/b") == "B");
     BOOST_REQUIRE(s.fs->Rename(d.path + "/a", d.path + "/b", RenameMode::kReplace).ok());
-    BOOST_TEST(ReadLocal(d.path + "/b") == "A");
+    BOOST_TEST(ReadLocalFile(d.path + "/b") == "A");
     BOOST_TEST(!stdfs::exists(d.path + "/a"));
     BOOST_REQUIRE(s.fs->Rename(d.path + "/b", d.path + "/c", RenameMode::kNoReplace).ok());
     BOOST_REQUIRE(s.fs->Rename(d.path + "/c", d.path + "/e", RenameMode::kReplace).ok());
-    BOOST_TEST(ReadLocal(d.path + "/e") == "A");
+    BOOST_TEST(ReadLocalFile(d.path + "/e") == "A");
     BOOST_TEST(
         s.fs->Rename(d.path + "/zz", d.path + "/e", RenameMode::kReplace).Is(Code::kNotFound));
     stdfs::remove(d.path + "/e");
@@ -304,7 +292,7 @@ BOOST_AUTO_TEST_CASE(symlinks_lsetstat_and_fallback) {
   for (bool ext : {true, false}) {
     auto s = ext ? Connect() : Connect({"lsetstat"});
     const std::string link = d.path + "/link" + std::to_string(ext);
-    WriteLocal(d.path + "/target", "data");
+    WriteLocalFile(d.path + "/target", "data");
     BOOST_REQUIRE(s.fs->Symlink("target", link).ok());
     BOOST_TEST(stdfs::read_symlink(link) == "target");
     BOOST_TEST(s.fs->Readlink(link).value() == "target");
@@ -333,7 +321,7 @@ BOOST_AUTO_TEST_CASE(symlinks_lsetstat_and_fallback) {
 
 BOOST_AUTO_TEST_CASE(hardlink_statvfs_fsync_and_their_absence) {
   TempDir d;
-  WriteLocal(d.path + "/a", "A");
+  WriteLocalFile(d.path + "/a", "A");
   {
     auto s = Connect();
     BOOST_REQUIRE(s.fs->Hardlink(d.path + "/a", d.path + "/h").ok());
@@ -384,7 +372,7 @@ BOOST_AUTO_TEST_CASE(realpath_with_expand_path_and_fallback) {
 BOOST_AUTO_TEST_CASE(copy_data_server_side_and_through_client) {
   TempDir d;
   const std::string data = RandomBytes(1500000, 3);
-  WriteLocal(d.path + "/src", data);
+  WriteLocalFile(d.path + "/src", data);
   for (bool ext : {true, false}) {
     auto s = ext ? Connect() : Connect({"copy-data"});
     auto src = s.fs->Open(d.path + "/src", OpenFlags::kRead);
@@ -393,20 +381,20 @@ BOOST_AUTO_TEST_CASE(copy_data_server_side_and_through_client) {
     BOOST_REQUIRE(src.ok());
     BOOST_REQUIRE(dst.ok());
     BOOST_REQUIRE(s.fs->CopyData(**src, 0, 0, **dst, 0).ok());  // whole file
-    BOOST_TEST((ReadLocal(d.path + "/dst") == data));
+    BOOST_TEST((ReadLocalFile(d.path + "/dst") == data));
     BOOST_REQUIRE(s.fs->CopyData(**src, 100, 300000, **dst, 7).ok());  // a range
     std::string expect = data;
     expect.replace(7, 300000, data.substr(100, 300000));
-    BOOST_TEST((ReadLocal(d.path + "/dst") == expect));
+    BOOST_TEST((ReadLocalFile(d.path + "/dst") == expect));
     BOOST_REQUIRE(s.fs->CopyData(**src, data.size() - 10, 1000, **dst, 0).ok());  // past EOF
     expect.replace(0, 10, data.substr(data.size() - 10));
-    BOOST_TEST((ReadLocal(d.path + "/dst") == expect));
+    BOOST_TEST((ReadLocalFile(d.path + "/dst") == expect));
   }
 }
 
 BOOST_AUTO_TEST_CASE(server_death_fails_everything_with_connection_lost) {
   TempDir d;
-  WriteLocal(d.path + "/f", RandomBytes(4 << 20, 1));
+  WriteLocalFile(d.path + "/f", RandomBytes(4 << 20, 1));
   auto s = Connect();
   auto f = s.fs->Open(d.path + "/f", OpenFlags::kRead);
   BOOST_REQUIRE(f.ok());
