@@ -459,7 +459,7 @@ Result<std::string> ServeBuildHandlers::LinkBatch(PayloadReader& r) {
     if (!r.ok()) return std::string();
     Status st = Link(from, to);
     out.U8(static_cast<uint8_t>(st.code()));
-    if (!st.ok()) out.Str(std::string_view(st.message()).substr(0, 1024));
+    if (!st.ok()) out.Str(std::string_view(st.message()).substr(0, kMaxLinkMessage));
   }
   return out.Take();
 }

@@ -70,7 +70,10 @@ class ServeBuildHandlers {
   // 4 Mi blocks: a 64 MiB encoded signature, the blocks of a 2.7 GiB file at the
   // smallest block size or of a 512 GiB file at the largest.
   static constexpr uint64_t kMaxSignatureBlocks = 4u << 20;
-  static constexpr uint32_t kMaxLinks = 4096;
+  // 512 links per batch with at most 1 KiB of message each: a reply stays below
+  // serve::kMaxData even when every link is refused.
+  static constexpr uint32_t kMaxLinks = 512;
+  static constexpr size_t kMaxLinkMessage = 1024;
   static constexpr size_t kMaxPath = 4096;
   // Largest compressed literal once inflated (the client sends 256 KiB pieces).
   static constexpr uint64_t kMaxInflated = 4u << 20;

@@ -366,6 +366,26 @@ BOOST_AUTO_TEST_CASE(protocol_versions_are_negotiated) {
                t);
   BOOST_TEST(!serve::IsRequestOp(static_cast<uint8_t>(serve::Op::kReply)));
   BOOST_TEST(!serve::IsRequestOp(255));
+  {
+    // The largest batch, every link refused with a long message: the reply still fits
+    // a frame. One more item is refused as a whole.
+    auto root3 = sync::ConfinedRoot::Open(dir.string());
+    sync::ServeServer s(std::move(root3).value(), serve::Mode::kReadOnly);
+    BOOST_TEST(hello(s, 2) == 2u);
+    for (uint32_t n :
+         {sync::ServeBuildHandlers::kMaxLinks, sync::ServeBuildHandlers::kMaxLinks + 1}) {
+      serve::PayloadWriter w;
+      w.U32(n);
+      for (uint32_t i = 0; i < n; ++i)
+        w.U8(0).U8(0).Str(std::string(900, 'a')).U8(0).U8(0).Str(std::string(900, 'b'));
+      serve::Frame f{static_cast<uint8_t>(serve::Op::kLinkBatch), 2, w.Take()};
+      if (f.payload.size() > serve::kMaxFrameSize) break;  // could not even be sent
+      bool fatal = false;
+      std::string reply = s.Handle(f, &fatal);
+      BOOST_TEST(reply.size() + serve::kFrameHeader <= serve::kMaxData);
+      BOOST_TEST(serve::DecodeReply(reply).ok() == (n == sync::ServeBuildHandlers::kMaxLinks));
+    }
+  }
   fs::remove_all(dir);
 }
 
