@@ -9,6 +9,10 @@
 //   hardlink, statvfs, fsync -> kUnsupported (no fallback possible)
 //   limits        32 KiB reads and writes
 //
+// ReadDir sends its READDIRs in rounds (2, 4, ... 32 at once) and does not wait for the
+// CLOSE of the directory handle (it is ordered before any later request on the channel;
+// a failed close is not reported): a listing of up to 100 entries waits 2 round trips.
+//
 // Thread-safety: all methods may be called concurrently from any thread. Ownership: owns
 // the SftpClient and through it the channel; `keepalive` (typically the SSH connection
 // the channel runs on) is released only after the channel is closed. RemoteFiles must
