@@ -1,5 +1,6 @@
 #include "sync/serve_zfs_receive.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace skiff::sync {
@@ -39,8 +40,10 @@ std::string Hello(PayloadReader& r, Status* st) {
     *st = Status::Corrupt("serve protocol: bad hello");
     return "";
   }
-  if (version != serve::kProtocolVersion) {
-    *st = Status::Unsupported("this skiff serve speaks protocol version " +
+  // Negotiated as in ServeServer: the lower of both versions, at least the minimum.
+  if (version < serve::kMinProtocolVersion) {
+    *st = Status::Unsupported("this skiff serve speaks protocol versions " +
+                              std::to_string(serve::kMinProtocolVersion) + " to " +
                               std::to_string(serve::kProtocolVersion) + ", the client " +
                               std::to_string(version));
     return "";
@@ -48,7 +51,7 @@ std::string Hello(PayloadReader& r, Status* st) {
   // The mode is informational for the client; write-only is the closest: the key adds
   // data and reads nothing back.
   return PayloadWriter()
-      .U32(serve::kProtocolVersion)
+      .U32(std::min(version, serve::kProtocolVersion))
       .U32(serve::kMaxData)
       .U8(static_cast<uint8_t>(serve::Mode::kWriteOnly))
       .Take();
