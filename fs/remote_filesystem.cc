@@ -311,8 +311,8 @@ Result<AttrReply> RemoteFilesystem::SetAttr(uint64_t ino, std::optional<uint64_t
   if (!req.size && !req.uid && !req.gid) behind = SoleWriter(ino);
   // Without cached attributes the reply needs a stat, which must not overtake the writes
   // (it would report a size they have not reached yet): then drain first.
-  if (behind && (keeper_.IsLost(behind->fs) || !inodes_.Path(ino).ok() ||
-                 !inodes_.CachedAttr(ino, clock_())))
+  if (behind &&
+      (keeper_.IsLost(behind->fs) || !inodes_.Path(ino).ok() || !inodes_.CachedAttr(ino, clock_())))
     behind = nullptr;
   if (!behind) SKIFF_RETURN_IF_ERROR(DrainWriters(ino));
   std::shared_ptr<OpenFile> f = fh ? FindFile(*fh) : nullptr;

@@ -56,7 +56,7 @@ class WriteBehind {
     int in_flight = 0;
     Status error;  // first failure, sticky
     bool dirty = false;
-    int setstats = 0;  // SetStatBehind calls not yet answered
+    int setstats = 0;      // SetStatBehind calls not yet answered
     bool flushed = false;  // Flush since the last Write
     bool sealed = false;   // Seal called
   };

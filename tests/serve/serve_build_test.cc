@@ -19,6 +19,7 @@
 #include "sync/content_hash.h"
 #include "sync/serve_server.h"
 #include "sync/signature.h"
+#include "tests/support/test_data.h"
 #include "transport/process_channel.h"
 #include "transport/serve_remote_fs.h"
 
@@ -27,20 +28,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace skiff;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 // Every entry under `root` (not following symlinks): mode, mtime, size, content (not the
 // link count: removing a scratch link to a published file lowers it legitimately).
 std::map<std::string, std::string> TreeState(const fs::path& root) {

@@ -23,6 +23,7 @@
 #include "sync/serve_source_fs.h"
 #include "sync/serve_source_protocol.h"
 #include "sync/signature.h"
+#include "tests/support/test_data.h"
 #include "transport/mem_remote_fs.h"
 #include "transport/process_channel.h"
 #include "transport/serve_remote_fs.h"
@@ -33,20 +34,12 @@ namespace fs = std::filesystem;
 using namespace skiff;
 using namespace skiff::sync;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 
 struct TempDir {
   fs::path path;

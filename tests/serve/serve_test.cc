@@ -17,6 +17,7 @@
 #include "sync/posix_local_fs.h"
 #include "sync/repository.h"
 #include "sync/serve_policy.h"
+#include "tests/support/test_data.h"
 #include "transport/process_channel.h"
 #include "transport/serve_remote_fs.h"
 
@@ -26,20 +27,12 @@ namespace fs = std::filesystem;
 using namespace skiff;
 using namespace skiff::sync;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 
 // Every entry under `root` (not following symlinks): type, mode, mtime, content.
 std::map<std::string, std::string> TreeState(const fs::path& root) {

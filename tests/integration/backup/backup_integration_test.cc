@@ -20,6 +20,7 @@
 #include "tests/support/fault_proxy.h"
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 extern char** environ;
 
@@ -29,22 +30,14 @@ namespace fs = std::filesystem;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 
 struct Env {
   SshdFixture sshd;

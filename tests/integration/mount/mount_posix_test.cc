@@ -160,7 +160,8 @@ BOOST_AUTO_TEST_CASE(untar_sequence_keeps_content_modes_and_times) {
   struct timespec dtimes[2] = {{0, UTIME_OMIT}, {1100000000, 0}};
   BOOST_REQUIRE_EQUAL(utimensat(AT_FDCWD, (m / "d").c_str(), dtimes, AT_SYMLINK_NOFOLLOW), 0);
   BOOST_REQUIRE_EQUAL(chmod((m / "d").c_str(), 0750), 0);
-  struct stat st {}, mine {};
+  struct stat st {
+  }, mine{};
   BOOST_REQUIRE_EQUAL(stat((local + "/d").c_str(), &st), 0);
   BOOST_REQUIRE_EQUAL(stat((m / "d").c_str(), &mine), 0);
   BOOST_CHECK_EQUAL(st.st_mtime, 1100000000);

@@ -22,6 +22,7 @@
 #include "sync/serve_source_protocol.h"
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 #include "transport/serve_remote_fs.h"
 #include "transport/ssh_connection.h"
 #include "transport/ssh_options.h"
@@ -32,20 +33,12 @@ namespace fs = std::filesystem;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 // Type, mode, size, mtime (not of directories), content / link target of every entry.
 std::map<std::string, std::string> TreeState(const fs::path& root) {
   std::map<std::string, std::string> m;

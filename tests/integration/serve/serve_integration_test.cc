@@ -24,6 +24,7 @@
 #include "tests/support/fault_proxy.h"
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 #include "transport/serve_remote_fs.h"
 #include "transport/ssh_connection.h"
 #include "transport/ssh_options.h"
@@ -36,20 +37,12 @@ namespace fs = std::filesystem;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using skiff::testing::RandomBytes;
 void WriteFile(const fs::path& p, const std::string& data) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
 }
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
 std::map<std::string, std::string> TreeState(const fs::path& root) {
   std::map<std::string, std::string> m;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
