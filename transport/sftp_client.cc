@@ -4,6 +4,8 @@
 #include <cstring>
 #include <future>
 
+#include "transport/sftp_trace.h"
+
 namespace skiff {
 namespace {
 
@@ -43,6 +45,7 @@ SftpClient::~SftpClient() {
   channel_->Close();
   if (reader_.joinable()) reader_.join();
   Fail(Status::ConnectionLost("SFTP session closed"));
+  if (SftpTrace* t = SftpTrace::Get()) t->Dump();
 }
 
 bool SftpClient::HasExtension(const std::string& name) const {
@@ -122,7 +125,18 @@ SftpClient::Request SftpClient::NewExtended(const std::string& name, size_t rese
 }
 
 void SftpClient::Submit(Request req, Callback cb, uint32_t reply_bytes) {
+  SubmitTraced(std::move(req), std::move(cb), reply_bytes, /*waited=*/false);
+}
+
+void SftpClient::SubmitTraced(Request req, Callback cb, uint32_t reply_bytes, bool waited) {
   std::string packet = req.packet.Finish();
+  if (SftpTrace* t = SftpTrace::Get()) {
+    size_t i = t->Begin(packet, waited);
+    cb = [t, i, cb = std::move(cb)](Result<SftpReply> r) {
+      t->End(i, r.ok() ? r->body.size() : 0);
+      cb(std::move(r));
+    };
+  }
   uint64_t bytes = packet.size() + reply_bytes;
   {
     std::unique_lock<std::mutex> l(mu_);
@@ -149,8 +163,9 @@ void SftpClient::Submit(Request req, Callback cb, uint32_t reply_bytes) {
 Result<SftpReply> SftpClient::Call(Request req, uint32_t reply_bytes) {
   std::promise<Result<SftpReply>> p;
   auto f = p.get_future();
-  Submit(
-      std::move(req), [&p](Result<SftpReply> r) { p.set_value(std::move(r)); }, reply_bytes);
+  SubmitTraced(
+      std::move(req), [&p](Result<SftpReply> r) { p.set_value(std::move(r)); }, reply_bytes,
+      /*waited=*/true);
   return f.get();
 }
 

@@ -103,6 +103,8 @@ class SftpClient {
  private:
   SftpClient(std::unique_ptr<Channel> channel, SftpOptions opts);
   Status Handshake();
+  // Submit; `waited` says whether the caller blocks for the reply (SftpTrace only).
+  void SubmitTraced(Request req, Callback cb, uint32_t reply_bytes, bool waited);
   void QueryLimits();
   void ReaderLoop();
   Result<SftpReply> ReadReply(uint32_t* id);
