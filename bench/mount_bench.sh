@@ -9,7 +9,8 @@
 # Environment: REPS (default 3), SEQ_MB_0 (1024), SEQ_MB_20 (64), FILES_0 (5000),
 # FILES_20 (500), CIPHER (aes128-gcm@openssh.com), RTTS ("0 20"), KINDS ("skiff sshfs"),
 # WORKLOADS ("read write untar find": find = cold and warm find -ls and reading all files;
-# find needs untar). A workload or kind left out prints "-".
+# find needs untar), SKIFF_OPTS (extra -o options for skiff, e.g. write_channels=1).
+# A workload or kind left out prints "-".
 # Needs root (private sshd, FUSE). Everything it starts it stops by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,7 @@ mount_fs() {
   local kind=$1 port=$2 mnt=$3
   mkdir -p "$mnt"
   if [[ $kind == skiff ]]; then
-    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
+    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER${SKIFF_OPTS:+,$SKIFF_OPTS}" \
       "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
   else
     sshfs -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \

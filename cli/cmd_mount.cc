@@ -16,7 +16,9 @@
 #include <climits>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,8 @@ constexpr char kUsage[] =
     "  cache_timeout=S, attr_timeout=S, entry_timeout=S, negative_timeout=S,\n"
     "  dir_timeout=S, cache_link_timeout=S   cache lifetimes in seconds (default 20)\n"
     "  readahead_requests=N requests in flight per sequential reader (default 64)\n"
+    "  write_channels=N     spread a large sequential write over N SFTP sessions of one\n"
+    "                       connection (1..16, default 4; 1 = off)\n"
     "\n"
     "An -o item written Name=value with a capital first letter is an ssh option\n"
     "(e.g. -o ServerAliveInterval=15,Port=2222), as with sshfs.\n";
@@ -150,11 +154,26 @@ int Serve(Args& a, int ready) {
   if (!realpath(a.mountpoint.c_str(), real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
     return fail("mount point", Status::Invalid(a.mountpoint + " is not an existing directory"));
 
+  // The SSH connection under each SFTP session, so that more sessions (write striping)
+  // can be opened on it.
+  struct Sessions {
+    std::mutex mu;  // guards by_fs
+    std::map<const RemoteFs*, std::weak_ptr<SshConnection>> by_fs;
+  };
+  auto sessions = std::make_shared<Sessions>();
+  auto connect = [sessions](const SshOptions& o) -> Result<std::shared_ptr<RemoteFs>> {
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<SshConnection> conn, SshConnection::Connect(o));
+    SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFs> c, ConnectSftp(conn));
+    std::shared_ptr<RemoteFs> fs(std::move(c));
+    std::lock_guard<std::mutex> l(sessions->mu);
+    sessions->by_fs[fs.get()] = conn;
+    return fs;
+  };
   std::vector<std::shared_ptr<RemoteFs>> conns;
   for (int i = 0; i < a.mount.max_conns; ++i) {
-    Result<std::unique_ptr<RemoteFs>> c = ConnectSftp(a.ssh);
+    Result<std::shared_ptr<RemoteFs>> c = connect(a.ssh);
     if (!c.ok()) return fail("connecting to " + spec.host, c.status());
-    conns.push_back(std::shared_ptr<RemoteFs>(std::move(c).value()));
+    conns.push_back(std::move(c).value());
   }
   fs::ConnectionKeeper::Connector reconnect;
   if (a.mount.reconnect) {
@@ -164,12 +183,21 @@ int Serve(Args& a, int ready) {
     // network give up after 5 s (the operation then fails with EIO) rather than the
     // default 30 s connect timeout.
     if (again.connect_timeout.count() == 0) again.connect_timeout = kReconnectTimeout;
-    reconnect = [again]() -> Result<std::shared_ptr<RemoteFs>> {
-      SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFs> c, ConnectSftp(again));
-      return std::shared_ptr<RemoteFs>(std::move(c));
-    };
+    reconnect = [again, connect]() { return connect(again); };
   }
   fs::RemoteFilesystem filesystem(std::move(conns), reconnect, spec.path, a.mount);
+  filesystem.set_session_opener(
+      [sessions](const std::shared_ptr<RemoteFs>& primary) -> Result<std::shared_ptr<RemoteFs>> {
+        std::shared_ptr<SshConnection> conn;
+        {
+          std::lock_guard<std::mutex> l(sessions->mu);
+          auto it = sessions->by_fs.find(primary.get());
+          if (it != sessions->by_fs.end()) conn = it->second.lock();
+        }
+        if (!conn) return Status::ConnectionLost("the SSH connection of this session is gone");
+        SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFs> c, ConnectSftp(conn));
+        return std::shared_ptr<RemoteFs>(std::move(c));
+      });
   Status s = filesystem.Init();
   if (!s.ok()) return fail("remote directory '" + spec.path + "'", s);
 

@@ -16,7 +16,8 @@ OpenFile::OpenFile(uint64_t ino, uint32_t remote_flags, const MountOptions& opts
 
 std::shared_ptr<OpenFile::Backing> OpenFile::MakeBacking(std::shared_ptr<RemoteFs> fs,
                                                          std::unique_ptr<RemoteFile> file,
-                                                         uint64_t size_hint) const {
+                                                         uint64_t size_hint,
+                                                         WriteBehind::StripeConfig stripes) const {
   auto b = std::make_shared<Backing>();
   const Capabilities& caps = fs->caps();
   b->fs = std::move(fs);
@@ -26,8 +27,9 @@ std::shared_ptr<OpenFile::Backing> OpenFile::MakeBacking(std::shared_ptr<RemoteF
     b->read_ahead->SetSizeHint(size_hint);
   }
   if (writable())
-    b->write_behind =
-        std::make_unique<WriteBehind>(b->file.get(), caps.max_write, write_behind_bytes_);
+    b->write_behind = std::make_unique<WriteBehind>(
+        b->file.get(), caps.max_write, write_behind_bytes_,
+        may_stripe() ? std::move(stripes) : WriteBehind::StripeConfig{});
   return b;
 }
 
@@ -51,5 +53,8 @@ uint32_t OpenFile::reopen_flags() const {
 }
 bool OpenFile::readable() const { return flags_ & OpenFlags::kRead; }
 bool OpenFile::writable() const { return flags_ & OpenFlags::kWrite; }
+bool OpenFile::may_stripe() const {
+  return writable() && !readable() && !(flags_ & OpenFlags::kAppend);
+}
 
 }  // namespace skiff::fs

@@ -38,8 +38,11 @@ class OpenFile {
   OpenFile(uint64_t ino, uint32_t remote_flags, const MountOptions& opts);
 
   // Makes a Backing around a freshly opened remote file.
+  // `stripes` is used only for a handle that may stripe: write-only, not O_APPEND (a
+  // reader of the same handle, or an append, must see the handle's writes in order).
   std::shared_ptr<Backing> MakeBacking(std::shared_ptr<RemoteFs> fs,
-                                       std::unique_ptr<RemoteFile> file, uint64_t size_hint) const;
+                                       std::unique_ptr<RemoteFile> file, uint64_t size_hint,
+                                       WriteStripeConfig stripes = WriteStripeConfig()) const;
   std::shared_ptr<Backing> backing() const;
   void set_backing(std::shared_ptr<Backing> b);
 
@@ -47,6 +50,8 @@ class OpenFile {
   uint32_t reopen_flags() const;
   bool readable() const;
   bool writable() const;
+  // Write-only and not append: its writes may be spread over several sessions.
+  bool may_stripe() const;
 
  private:
   const uint64_t ino_;

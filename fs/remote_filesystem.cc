@@ -73,6 +73,10 @@ void RemoteFilesystem::CloserLoop() {
     if (!keeper_.IsLost(b->fs)) {
       Status s = b->file->Close();
       if (!s.ok()) LogWarning("closing a remote file: " + s.ToString());
+      if (b->write_behind) {
+        s = b->write_behind->CloseStripes();
+        if (!s.ok()) LogWarning("closing a remote file: " + s.ToString());
+      }
     }
     b.reset();
     l.lock();

@@ -95,6 +95,14 @@ class RemoteFilesystem {
     invalidate_attrs_ = std::move(f);
   }
 
+  // Opens another SFTP session on the SSH connection under `primary` (a new channel and
+  // sftp-server; the same connection, so an open file stays on one connection). Used
+  // for write striping (MountOptions::write_channels). May be left unset: files then
+  // stay on one session. Set before serving requests; called with no lock held.
+  using SessionOpener =
+      std::function<Result<std::shared_ptr<RemoteFs>>(const std::shared_ptr<RemoteFs>& primary)>;
+  void set_session_opener(SessionOpener f) { open_session_ = std::move(f); }
+
   Result<Entry> Lookup(uint64_t parent, const std::string& name);
   void Forget(uint64_t ino, uint64_t nlookup);
   Result<AttrReply> GetAttr(uint64_t ino, std::optional<uint64_t> fh);
@@ -170,6 +178,15 @@ class RemoteFilesystem {
   std::shared_ptr<OpenFile> FindFile(uint64_t fh) const;
   Result<std::shared_ptr<OpenFile::Backing>> UsableBacking(OpenFile& f);
   Status Reopen(OpenFile& f);
+  // The StripeConfig of a handle of `ino` opened on `fs`.
+  WriteBehind::StripeConfig StripesFor(uint64_t ino, std::shared_ptr<RemoteFs> fs);
+  // Opens `count` more handles of `ino` for writing, one on each sibling session of `fs`.
+  Result<std::vector<WriteBehind::Stripe>> OpenStripes(uint64_t ino,
+                                                       const std::shared_ptr<RemoteFs>& fs,
+                                                       uint32_t count);
+  // `count` sibling sessions of `primary` (opened on first use, then reused).
+  Result<std::vector<std::shared_ptr<RemoteFs>>> SiblingSessions(
+      const std::shared_ptr<RemoteFs>& primary, uint32_t count);
   Status DrainWriters(uint64_t ino);
   // The Backing of the only handle of `ino` open for writing, or null.
   std::shared_ptr<OpenFile::Backing> SoleWriter(uint64_t ino) const;
@@ -207,6 +224,20 @@ class RemoteFilesystem {
   bool closer_stop_ = false;
   bool closer_busy_ = false;  // a Backing taken off the queue is being closed
   std::thread closer_;
+
+  // Sibling sessions per connection, for write striping. An entry whose primary is gone
+  // or lost is dropped on the next use (its sessions share the dead connection).
+  SessionOpener open_session_;
+  struct SiblingSet {
+    std::weak_ptr<RemoteFs> primary;
+    std::vector<std::shared_ptr<RemoteFs>> sessions;
+    bool opening = false;  // one thread is opening more; others wait on siblings_cv_
+  };
+  // Guards siblings_ and the sets in it; never held while connecting. Taken before the
+  // keeper's lock (IsLost), nothing else under it.
+  std::mutex siblings_mu_;
+  std::condition_variable siblings_cv_;
+  std::unordered_map<const RemoteFs*, std::shared_ptr<SiblingSet>> siblings_;
 
   std::unique_ptr<DirPrefetcher> prefetcher_;  // set in the constructor; stopped first
 };

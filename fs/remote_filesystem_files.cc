@@ -96,7 +96,7 @@ Result<OpenReply> RemoteFilesystem::Open(uint64_t ino, int flags) {
   }
   auto f = std::make_shared<OpenFile>(ino, rf, opts_);
   uint64_t hint = fresh ? fresh->size : UINT64_MAX;
-  auto backing = f->MakeBacking(used, std::move(file), hint);
+  auto backing = f->MakeBacking(used, std::move(file), hint, StripesFor(ino, used));
   // Small-file reads: the first request goes out with the open's reply, saving a round
   // trip per file (`cat`, compilers, `grep -r`).
   if (backing->read_ahead && !f->writable() && fresh && fresh->IsRegular())
@@ -140,7 +140,7 @@ Result<std::pair<Entry, OpenReply>> RemoteFilesystem::Create(uint64_t parent,
   inodes_.SwapContentVersion(ino, attr.size, attr.mtime);
   dirs_.Add(Parent(path), name, attr);
   auto f = std::make_shared<OpenFile>(ino, rf, opts_);
-  f->set_backing(f->MakeBacking(used, std::move(file), attr.size));
+  f->set_backing(f->MakeBacking(used, std::move(file), attr.size, StripesFor(ino, used)));
   OpenReply reply;
   {
     std::lock_guard<std::mutex> l(files_mu_);
@@ -158,7 +158,8 @@ Status RemoteFilesystem::Reopen(OpenFile& f) {
       WithFs(
           true, [&](RemoteFs& fs) { return fs.Open(path, f.reopen_flags()); }, &used));
   std::optional<FileAttr> a = inodes_.CachedAttr(f.ino(), clock_());
-  f.set_backing(f.MakeBacking(used, std::move(file), a ? a->size : UINT64_MAX));
+  f.set_backing(
+      f.MakeBacking(used, std::move(file), a ? a->size : UINT64_MAX, StripesFor(f.ino(), used)));
   return Status::Ok();
 }
 
@@ -229,7 +230,16 @@ Status RemoteFilesystem::Fsync(uint64_t fh, bool datasync) {
   std::shared_ptr<OpenFile::Backing> b = f->backing();
   if (!b) return Status(Code::kStale, "file handle has no remote file");
   if (b->write_behind) SKIFF_RETURN_IF_ERROR(b->write_behind->Drain());
+  // A striped file has a handle on every session it wrote through; each is fsynced
+  // (concurrently with the primary's).
+  std::future<Status> stripes;
+  if (b->write_behind && b->write_behind->handles() > 1)
+    stripes = std::async(std::launch::async, [&b] { return b->write_behind->SyncStripes(); });
   Status s = b->file->Sync();
+  if (stripes.valid()) {
+    Status t = stripes.get();
+    if (s.ok() || s.Is(Code::kUnsupported)) s = t;
+  }
   // Without fsync@openssh.com every write has still been acknowledged by the server
   // (it is in the server's page cache); that is the best SFTP can do, so succeed.
   if (s.Is(Code::kUnsupported)) return Status::Ok();
@@ -257,6 +267,107 @@ Status RemoteFilesystem::Release(uint64_t fh) {
   }
   closer_cv_.notify_all();
   return Status::Ok();
+}
+
+// ---- write striping -------------------------------------------------------------------
+
+WriteBehind::StripeConfig RemoteFilesystem::StripesFor(uint64_t ino, std::shared_ptr<RemoteFs> fs) {
+  WriteBehind::StripeConfig c;
+  if (opts_.write_channels <= 1 || !open_session_) return c;
+  c.handles = opts_.write_channels;
+  c.after_bytes = opts_.stripe_after_bytes;
+  uint32_t extra = opts_.write_channels - 1;
+  c.open = [this, ino, fs = std::move(fs), extra] { return OpenStripes(ino, fs, extra); };
+  return c;
+}
+
+Result<std::vector<std::shared_ptr<RemoteFs>>> RemoteFilesystem::SiblingSessions(
+    const std::shared_ptr<RemoteFs>& primary, uint32_t count) {
+  std::unique_lock<std::mutex> l(siblings_mu_);
+  // Forget the sessions of connections that are gone or lost (they share their fate).
+  for (auto it = siblings_.begin(); it != siblings_.end();) {
+    std::shared_ptr<RemoteFs> p = it->second->primary.lock();
+    if (!it->second->opening && (!p || keeper_.IsLost(p))) {
+      it = siblings_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::shared_ptr<SiblingSet>& slot = siblings_[primary.get()];
+  if (!slot) slot = std::make_shared<SiblingSet>();
+  std::shared_ptr<SiblingSet> keep = slot;  // the map entry may be replaced while we wait
+  SiblingSet& set = *keep;
+  siblings_cv_.wait(l, [&] { return !set.opening; });
+  if (set.primary.lock() != primary) {
+    set.primary = primary;
+    set.sessions.clear();
+  }
+  if (set.sessions.size() >= count)
+    return std::vector<std::shared_ptr<RemoteFs>>(set.sessions.begin(),
+                                                  set.sessions.begin() + count);
+  set.opening = true;
+  size_t missing = count - set.sessions.size();
+  l.unlock();
+  // Concurrently: each costs a few round trips (channel open, subsystem, SFTP INIT).
+  std::vector<std::future<Result<std::shared_ptr<RemoteFs>>>> opens;
+  for (size_t i = 0; i < missing; ++i)
+    opens.push_back(
+        std::async(std::launch::async, [this, primary] { return open_session_(primary); }));
+  Status first;
+  std::vector<std::shared_ptr<RemoteFs>> got;
+  for (auto& o : opens) {
+    Result<std::shared_ptr<RemoteFs>> r = o.get();
+    if (r.ok()) {
+      got.push_back(std::move(r).value());
+    } else if (first.ok()) {
+      first = r.status();
+    }
+  }
+  l.lock();
+  for (auto& g : got) set.sessions.push_back(std::move(g));
+  set.opening = false;
+  siblings_cv_.notify_all();
+  if (!first.ok()) return first.WithContext("opening another SFTP session for striped writes");
+  return std::vector<std::shared_ptr<RemoteFs>>(set.sessions.begin(), set.sessions.begin() + count);
+}
+
+Result<std::vector<WriteBehind::Stripe>> RemoteFilesystem::OpenStripes(
+    uint64_t ino, const std::shared_ptr<RemoteFs>& fs, uint32_t count) {
+  auto fail = [&](const Status& s) {
+    LogWarning("writes stay on one session: " + s.ToString());
+    return s;
+  };
+  if (keeper_.IsLost(fs)) return fail(Status::ConnectionLost("the connection was lost"));
+  Result<std::string> path = inodes_.Path(ino);
+  if (!path.ok()) return fail(path.status());
+  Result<std::vector<std::shared_ptr<RemoteFs>>> sessions = SiblingSessions(fs, count);
+  if (!sessions.ok()) return fail(sessions.status());
+  // Plain write opens of the file the primary handle has open (no create or truncate:
+  // the file exists, and its content so far must stay).
+  std::vector<std::future<Result<std::unique_ptr<RemoteFile>>>> opens;
+  for (auto& s : *sessions)
+    opens.push_back(
+        std::async(std::launch::async, [&s, &path] { return s->Open(*path, OpenFlags::kWrite); }));
+  std::vector<WriteBehind::Stripe> out;
+  Status first;
+  for (size_t i = 0; i < opens.size(); ++i) {
+    Result<std::unique_ptr<RemoteFile>> f = opens[i].get();
+    if (f.ok()) {
+      out.push_back(WriteBehind::Stripe{(*sessions)[i], std::move(f).value()});
+    } else if (first.ok()) {
+      first = f.status();
+    }
+  }
+  if (!first.ok()) {
+    if (ConnectionFailed(first)) {
+      // A dead sibling session: forget the set so that the next file opens fresh ones.
+      std::lock_guard<std::mutex> l(siblings_mu_);
+      auto it = siblings_.find(fs.get());
+      if (it != siblings_.end() && !it->second->opening) siblings_.erase(it);
+    }
+    return fail(first.WithContext("opening " + *path + " on another session"));
+  }
+  return out;
 }
 
 }  // namespace skiff::fs

@@ -1,44 +1,89 @@
 #include "fs/write_behind.h"
 
 #include <algorithm>
+#include <future>
 #include <thread>
 
 namespace skiff::fs {
 
-WriteBehind::WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes)
+WriteBehind::WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes,
+                         StripeConfig stripes)
     : file_(file),
       max_write_(std::max<uint32_t>(max_write, 4096)),
       max_bytes_(std::max<uint64_t>(max_bytes, max_write)),
-      state_(std::make_shared<State>()) {}
+      config_(std::move(stripes)),
+      files_{file},
+      state_(std::make_shared<State>()) {
+  if (config_.handles <= 1 || !config_.open) state_->mode = Mode::kOff;
+}
 
 WriteBehind::~WriteBehind() {
   std::unique_lock<std::mutex> l(state_->mu);
   state_->cv.wait(l, [&] { return state_->in_flight == 0; });
+  // stripes_ (declared after nothing that needs them) close as they are destroyed.
+}
+
+void WriteBehind::MaybeStripe(uint64_t offset, size_t size) {
+  std::shared_ptr<State> st = state_;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    if (st->mode != Mode::kSingle) return;
+    st->seq_run = offset == st->seq_next ? st->seq_run + size : size;
+    st->seq_next = offset + size;
+    if (st->seq_run < config_.after_bytes || !st->error.ok()) return;
+    st->mode = Mode::kOpening;  // writes go on to the primary meanwhile
+  }
+  Result<std::vector<Stripe>> r = config_.open();
+  std::unique_lock<std::mutex> l(st->mu);
+  if (!r.ok() || r->size() + 1 != config_.handles) {
+    st->mode = Mode::kOff;  // `open` logged why; stay on one handle
+    return;
+  }
+  // Bytes already queued on the primary may belong to another session's stripe: let
+  // them land first so that no later write of the same bytes can overtake them.
+  st->mode = Mode::kSwitching;
+  st->cv.wait(l, [&] { return st->in_flight == 0; });
+  stripes_ = std::move(r).value();
+  for (Stripe& s : stripes_) files_.push_back(s.file.get());
+  st->mode = Mode::kStriped;
+  st->cv.notify_all();
+}
+
+RemoteFile* WriteBehind::FileFor(uint64_t offset) const {
+  if (state_->mode != Mode::kStriped) return file_;
+  return files_[(offset / kStripeBytes) % files_.size()];
 }
 
 Status WriteBehind::Write(uint64_t offset, std::string_view data) {
   std::shared_ptr<State> st = state_;
+  MaybeStripe(offset, data.size());
   size_t done = 0;
   while (done < data.size()) {
     size_t n = std::min<size_t>(max_write_, data.size() - done);
+    RemoteFile* target;
     {
       std::unique_lock<std::mutex> l(st->mu);
       st->cv.wait(l, [&] {
-        return !st->error.ok() ||
-               (st->setstats == 0 && (st->in_flight_bytes + n <= max_bytes_ || st->in_flight == 0));
+        return !st->error.ok() || (st->mode != Mode::kSwitching && st->setstats == 0 &&
+                                   (st->in_flight_bytes + n <= max_bytes_ || st->in_flight == 0));
       });
       if (!st->error.ok()) return st->error;
+      uint64_t at = offset + done;
+      if (st->mode == Mode::kStriped) n = std::min<uint64_t>(n, kStripeBytes - at % kStripeBytes);
+      target = FileFor(at);
       st->in_flight_bytes += n;
       ++st->in_flight;
+      ++st->writes_in_flight;
       st->dirty = true;
       st->flushed = false;
     }
     // Outside the lock: the completion may run inline on this thread.
-    file_->WriteAsync(offset + done, std::string(data.substr(done, n)), [st, n](Status s) {
+    target->WriteAsync(offset + done, std::string(data.substr(done, n)), [st, n](Status s) {
       std::lock_guard<std::mutex> l(st->mu);
       if (!s.ok() && st->error.ok()) st->error = s.WithContext("write-behind");
       st->in_flight_bytes -= n;
       --st->in_flight;
+      --st->writes_in_flight;
       st->cv.notify_all();
     });
     done += n;
@@ -58,6 +103,13 @@ bool WriteBehind::SetStatBehind(const FileAttr& attr) {
   // touches only `st` (shared) after that.
   RemoteFile* file = file_;
   std::thread([st, file, attr] {
+    {
+      // On one session the fsetstat queues behind the writes; across sessions it
+      // must wait for them (no new write starts while setstats > 0).
+      std::unique_lock<std::mutex> l(st->mu);
+      if (st->mode == Mode::kStriped || st->mode == Mode::kSwitching)
+        st->cv.wait(l, [&] { return st->writes_in_flight == 0; });
+    }
     Status s = file->SetStat(attr);
     std::lock_guard<std::mutex> l(st->mu);
     if (!s.ok() && st->error.ok()) st->error = s.WithContext("setattr behind writes");
@@ -81,6 +133,38 @@ Status WriteBehind::Flush() {
   return state_->error;
 }
 
+Status WriteBehind::SyncStripes() {
+  std::vector<RemoteFile*> extra;
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->mode != Mode::kStriped) return Status::Ok();
+    extra.assign(files_.begin() + 1, files_.end());
+  }
+  // Concurrently: each fsync is a round trip on its own session.
+  std::vector<std::future<Status>> syncs;
+  for (RemoteFile* f : extra)
+    syncs.push_back(std::async(std::launch::async, [f] { return f->Sync(); }));
+  Status first;
+  for (auto& s : syncs) {
+    Status r = s.get();
+    if (!r.ok() && first.ok()) first = r.WithContext("fsync of a striped write handle");
+  }
+  return first;
+}
+
+Status WriteBehind::CloseStripes() {
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->mode != Mode::kStriped) return Status::Ok();
+  }
+  Status first;
+  for (Stripe& s : stripes_) {
+    Status r = s.file->Close();
+    if (!r.ok() && first.ok()) first = r.WithContext("closing a striped write handle");
+  }
+  return first;
+}
+
 void WriteBehind::Seal() {
   std::lock_guard<std::mutex> l(state_->mu);
   state_->sealed = true;
@@ -94,6 +178,11 @@ bool WriteBehind::pending() const {
 bool WriteBehind::dirty() const {
   std::lock_guard<std::mutex> l(state_->mu);
   return state_->dirty;
+}
+
+size_t WriteBehind::handles() const {
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->mode == Mode::kStriped ? files_.size() : 1;
 }
 
 }  // namespace skiff::fs

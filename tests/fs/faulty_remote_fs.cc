@@ -18,6 +18,7 @@ class FaultyRemoteFs::File : public RemoteFile {
   }
   Status Write(uint64_t offset, std::string_view data) override {
     SKIFF_RETURN_IF_ERROR(fs_->Gate());
+    fs_->CountWrite();
     Status f = fs_->fail_writes();
     if (!f.ok()) return f;
     return inner_->Write(offset, data);
@@ -36,6 +37,7 @@ class FaultyRemoteFs::File : public RemoteFile {
   }
   Status Sync() override {
     SKIFF_RETURN_IF_ERROR(fs_->Gate());
+    fs_->CountSync();
     return inner_->Sync();
   }
   Status Close() override {

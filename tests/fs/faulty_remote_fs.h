@@ -2,7 +2,7 @@
 //   set_lost(true)       every call (and every call on files opened through it) fails
 //                        with kConnectionLost, as after a dropped connection
 //   set_fail_writes(s)   WriteAsync/Write complete with status `s`
-// It also counts calls by kind and the bytes asked for by reads.
+// It also counts calls by kind (reads with the bytes asked for, writes, syncs).
 // Thread-safe (atomics); the wrapped fs must outlive it.
 #pragma once
 
@@ -33,6 +33,8 @@ class FaultyRemoteFs : public RemoteFs {
   uint64_t read_requests() const { return read_requests_; }
   uint64_t read_bytes_requested() const { return read_bytes_; }
   uint64_t stat_calls() const { return stats_; }
+  uint64_t write_calls() const { return writes_; }
+  uint64_t sync_calls() const { return syncs_; }
 
   const Capabilities& caps() const override { return inner_->caps(); }
   Result<FileAttr> Stat(const std::string& path) override;
@@ -56,6 +58,8 @@ class FaultyRemoteFs : public RemoteFs {
 
   // Counters used by the file wrapper.
   Status Gate();  // kConnectionLost while lost, else OK; counts the call
+  void CountWrite() { ++writes_; }
+  void CountSync() { ++syncs_; }
   void CountRead(uint32_t len) {
     ++read_requests_;
     read_bytes_ += len;
@@ -67,7 +71,8 @@ class FaultyRemoteFs : public RemoteFs {
   std::atomic<bool> lost_{false};
   mutable std::mutex mu_;
   Status fail_writes_;  // guarded by mu_
-  std::atomic<uint64_t> calls_{0}, read_requests_{0}, read_bytes_{0}, stats_{0};
+  std::atomic<uint64_t> calls_{0}, read_requests_{0}, read_bytes_{0}, stats_{0}, writes_{0},
+      syncs_{0};
 };
 
 }  // namespace skiff::testing

@@ -1,0 +1,209 @@
+// Write striping (doc/SEMANTICS.md "Writing and durability"): a large sequential write
+// on a write-only handle is spread over sibling sessions; data, errors and fsync must
+// behave as on one session.
+#include <fcntl.h>
+
+#include <boost/test/unit_test.hpp>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/fs/fs_fixture.h"
+
+using skiff::Code;
+using skiff::RemoteFs;
+using skiff::Result;
+using skiff::Status;
+using skiff::testing::FaultyRemoteFs;
+using skiff::testing::FsFixture;
+
+namespace {
+constexpr uint64_t kRoot = 1;
+constexpr size_t kMiB = 1 << 20;
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+skiff::fs::MountOptions StripeOptions(uint32_t channels) {
+  skiff::fs::MountOptions o;
+  o.write_channels = channels;
+  o.stripe_after_bytes = 2 * kMiB;
+  return o;
+}
+
+// A fixture whose session opener hands out FaultyRemoteFs siblings on the same server.
+struct StripeFixture : FsFixture {
+  explicit StripeFixture(uint32_t channels = 3) : FsFixture(StripeOptions(channels)) {
+    filesystem->set_session_opener(
+        [this](const std::shared_ptr<RemoteFs>& primary) -> Result<std::shared_ptr<RemoteFs>> {
+          std::lock_guard<std::mutex> l(mu);
+          ++opens;
+          if (primary != faulty) return Status::Invalid("opener: not the mount's connection");
+          if (!refuse.ok()) return refuse;
+          siblings.push_back(std::make_shared<FaultyRemoteFs>(mem));
+          return std::shared_ptr<RemoteFs>(siblings.back());
+        });
+  }
+  std::mutex mu;
+  std::vector<std::shared_ptr<FaultyRemoteFs>> siblings;
+  int opens = 0;
+  Status refuse;
+};
+
+// Writes `data` at `offset` in pieces of `piece` bytes, applying them to `model` too.
+void WriteIn(StripeFixture& f, uint64_t fh, uint64_t offset, const std::string& data, size_t piece,
+             std::string& model) {
+  for (size_t i = 0; i < data.size(); i += piece) {
+    std::string part = data.substr(i, piece);
+    auto w = f.filesystem->Write(fh, offset + i, part);
+    BOOST_REQUIRE_MESSAGE(w.ok(), w.status().ToString());
+    if (model.size() < offset + i + part.size()) model.resize(offset + i + part.size());
+    model.replace(offset + i, part.size(), part);
+  }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(write_stripe)
+
+BOOST_AUTO_TEST_CASE(large_sequential_write_uses_every_session_and_keeps_the_data) {
+  StripeFixture f(3);
+  auto c = f.filesystem->Create(kRoot, "big", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  uint64_t fh = c->second.fh;
+  std::string model;
+  WriteIn(f, fh, 0, Pattern(12 * kMiB, 1), 128 * 1024, model);
+  // Unaligned rewrites across stripe boundaries, and an overlap rewritten twice: the
+  // last write of each byte must win.
+  WriteIn(f, fh, 3 * kMiB - 5000, Pattern(2 * kMiB + 777, 2), 300001, model);
+  WriteIn(f, fh, 3 * kMiB - 100, Pattern(5000, 3), 4096, model);
+  WriteIn(f, fh, 12 * kMiB, Pattern(kMiB + 3, 4), 65536, model);  // extends the file
+  BOOST_REQUIRE(f.filesystem->Flush(fh).ok());
+  BOOST_REQUIRE(f.filesystem->Release(fh).ok());
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_EQUAL(f.siblings.size(), 2u);
+  for (auto& s : f.siblings) BOOST_CHECK_GT(s->write_calls(), 0u);
+  BOOST_CHECK_GT(f.faulty->write_calls(), 0u);
+  std::string got = f.ServerContent("/m/big");
+  BOOST_CHECK_EQUAL(got.size(), model.size());
+  BOOST_CHECK(got == model);
+}
+
+BOOST_AUTO_TEST_CASE(sibling_sessions_are_reused_by_the_next_file) {
+  StripeFixture f(3);
+  for (int i = 0; i < 2; ++i) {
+    std::string name = "f" + std::to_string(i);
+    auto c = f.filesystem->Create(kRoot, name, 0644, O_WRONLY | O_CREAT | O_TRUNC);
+    BOOST_REQUIRE(c.ok());
+    std::string model;
+    WriteIn(f, c->second.fh, 0, Pattern(5 * kMiB, 10 + i), kMiB, model);
+    BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
+    BOOST_REQUIRE(f.filesystem->Release(c->second.fh).ok());
+    f.filesystem->WaitForBackgroundCloses();
+    BOOST_CHECK(f.ServerContent("/m/" + name) == model);
+  }
+  BOOST_CHECK_EQUAL(f.opens, 2);  // two siblings, opened once
+}
+
+BOOST_AUTO_TEST_CASE(an_error_on_a_sibling_session_surfaces_at_flush) {
+  StripeFixture f(3);
+  auto c = f.filesystem->Create(kRoot, "e", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  uint64_t fh = c->second.fh;
+  std::string model;
+  WriteIn(f, fh, 0, Pattern(3 * kMiB, 5), kMiB, model);
+  BOOST_REQUIRE_EQUAL(f.siblings.size(), 2u);
+  f.siblings[1]->set_fail_writes(Status(Code::kNoSpace, "injected: disk full on session 3"));
+  // Stripes 3, 4, 5: one of them lands on the failing session. write() may still
+  // succeed (write-behind); flush must not.
+  for (uint64_t off = 3 * kMiB; off < 6 * kMiB; off += kMiB)
+    (void)f.filesystem->Write(fh, off, Pattern(kMiB, 6));
+  Status fl = f.filesystem->Flush(fh);
+  BOOST_CHECK(fl.Is(Code::kNoSpace));
+  BOOST_CHECK_MESSAGE(fl.ToString().find("session 3") != std::string::npos, fl.ToString());
+  BOOST_CHECK(f.filesystem->Fsync(fh, false).Is(Code::kNoSpace));  // sticky
+  (void)f.filesystem->Release(fh);
+  f.filesystem->WaitForBackgroundCloses();
+}
+
+BOOST_AUTO_TEST_CASE(fsync_reaches_every_handle) {
+  StripeFixture f(4);
+  auto c = f.filesystem->Create(kRoot, "s", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  std::string model;
+  WriteIn(f, c->second.fh, 0, Pattern(6 * kMiB, 7), kMiB, model);
+  uint64_t before = f.faulty->sync_calls();
+  Status s = f.filesystem->Fsync(c->second.fh, false);
+  BOOST_CHECK_MESSAGE(s.ok(), s.ToString());
+  BOOST_CHECK_EQUAL(f.faulty->sync_calls(), before + 1);
+  BOOST_REQUIRE_EQUAL(f.siblings.size(), 3u);
+  for (auto& sib : f.siblings) BOOST_CHECK_EQUAL(sib->sync_calls(), 1u);
+  // A sibling that cannot sync fails the fsync.
+  f.siblings[2]->set_lost(true);
+  BOOST_CHECK(!f.filesystem->Fsync(c->second.fh, false).ok());
+  f.siblings[2]->set_lost(false);
+  (void)f.filesystem->Release(c->second.fh);
+  f.filesystem->WaitForBackgroundCloses();
+}
+
+BOOST_AUTO_TEST_CASE(readers_appenders_and_small_files_stay_on_one_session) {
+  StripeFixture f(3);
+  std::string model;
+  // O_RDWR: a read through the handle must see its writes, so no striping.
+  auto c = f.filesystem->Create(kRoot, "rw", 0644, O_RDWR | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  WriteIn(f, c->second.fh, 0, Pattern(4 * kMiB, 8), kMiB, model);
+  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
+  (void)f.filesystem->Release(c->second.fh);
+  // Below stripe_after_bytes.
+  model.clear();
+  auto d = f.filesystem->Create(kRoot, "small", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(d.ok());
+  WriteIn(f, d->second.fh, 0, Pattern(kMiB, 9), 65536, model);
+  BOOST_REQUIRE(f.filesystem->Flush(d->second.fh).ok());
+  (void)f.filesystem->Release(d->second.fh);
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_EQUAL(f.opens, 0);
+  BOOST_CHECK(f.ServerContent("/m/small") == model);
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_sibling_session_leaves_the_file_on_one_session) {
+  StripeFixture f(3);
+  f.refuse = Status::Unsupported("injected: no more sessions");
+  auto c = f.filesystem->Create(kRoot, "one", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  std::string model;
+  WriteIn(f, c->second.fh, 0, Pattern(6 * kMiB, 11), 200000, model);
+  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
+  (void)f.filesystem->Release(c->second.fh);
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_GT(f.opens, 0);
+  BOOST_CHECK(f.ServerContent("/m/one") == model);
+}
+
+BOOST_AUTO_TEST_CASE(setattr_behind_striped_writes_lands_after_them) {
+  StripeFixture f(3);
+  auto c = f.filesystem->Create(kRoot, "t", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  BOOST_REQUIRE(c.ok());
+  std::string model;
+  WriteIn(f, c->second.fh, 0, Pattern(5 * kMiB, 12), kMiB, model);
+  skiff::fs::SetAttrRequest req;
+  req.mtime = 1234567;
+  req.atime = 1234567;
+  auto a = f.filesystem->SetAttr(c->first.ino, c->second.fh, req);
+  BOOST_REQUIRE_MESSAGE(a.ok(), a.status().ToString());
+  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
+  (void)f.filesystem->Release(c->second.fh);
+  f.filesystem->WaitForBackgroundCloses();
+  auto st = f.mem->Stat("/m/t");
+  BOOST_REQUIRE(st.ok());
+  BOOST_CHECK_EQUAL(st->mtime, 1234567);
+  BOOST_CHECK(f.ServerContent("/m/t") == model);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
