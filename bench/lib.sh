@@ -1,5 +1,14 @@
 # Shared pieces of the backup benchmarks (bench/backup_bench.sh, bench/serve_bench.sh,
-# bench/backup_rss.sh). Source it after setting W (work dir) and SCALE; it defines:
+# bench/pull_bench.sh, bench/backup_rss.sh). Source it from the repository root after
+# setting SCALE (and W, unless bench_start_sshd makes it); it defines:
+#   bench_start_sshd PREFIX  W=/tmp/PREFIX-XXXXXX (mode 0755), a private sshd in $W/sshd
+#                        (tests/support/sshd-env; its env file sourced) and an EXIT trap
+#                        that stops the relay and sshd and removes $W
+#   copy_skiff BIN       SKIFF=$W/skiff, a copy of BIN the test accounts can execute
+#   restricted_key ROOT MODE   prints the path of a new skiff-restricted key whose
+#                        authorized_keys line is `skiff authorize --root ROOT MODE`'s
+#   print_results OURS PEER LABEL   the table of every run, the medians, and per step
+#                        (full, incr) the ratio OURS-step / PEER-step as "LABEL: ..."
 #   start_relay          a counting TCP relay in front of the loopback sshd ($SSHD_PORT,
 #                        $KNOWN_HOSTS, $SSH_CONFIG from tests/support/sshd-env's env file);
 #                        sets RELAY_PID, PPORT, SSHOPTS (array) and RSYNC_SSH
@@ -90,6 +99,56 @@ with open(f"{src}/bin2", "r+b") as f:
 with open(f"{src}/app.log", "a") as f:
     f.write(("more log line\n" * 80000)[: 1 << 20])
 PY
+}
+
+bench_cleanup() {
+  [ -n "${RELAY_PID:-}" ] && kill "$RELAY_PID" 2>/dev/null || true
+  tests/support/sshd-env stop "$W/sshd" >/dev/null 2>&1 || true
+  rm -rf "$W"
+}
+
+bench_start_sshd() {  # bench_start_sshd PREFIX
+  W=$(mktemp -d "/tmp/$1-XXXXXX")
+  chmod 755 "$W"
+  RELAY_PID=""
+  trap bench_cleanup EXIT
+  tests/support/sshd-env start "$W/sshd" >/dev/null
+  # shellcheck disable=SC1091
+  . "$W/sshd/env"
+}
+
+copy_skiff() {  # copy_skiff BIN: the restricted account runs skiff, so a copy it can execute
+  SKIFF="$W/skiff"
+  cp "$1" "$SKIFF"
+  chmod 755 "$SKIFF"
+}
+
+restricted_key() {  # restricted_key ROOT MODE
+  local line
+  line=$("$SKIFF" authorize --key "$W/sshd/keys/restricted.pub" --root "$1" "$2" --skiff "$SKIFF")
+  tests/support/sshd-env add-key "$W/sshd" skiff-restricted "${line%%\" ssh-*}\"" | tail -n 1
+}
+
+print_results() {  # print_results OURS PEER LABEL < lines "NAME wall_s peak_rss_kib wire_bytes"
+  local results
+  results=$(cat)
+  echo "step           wall_s  peak_rss_KiB  wire_bytes"
+  echo "$results" | awk 'NF==4 {printf "%-14s %7s %13s %11s\n", $1, $2, $3, $4}'
+  echo "$results" | awk 'NF==4' | python3 -c '
+import sys, statistics
+ours, peer, label = sys.argv[1:]
+rows = {}
+for l in sys.stdin:
+    n, w, r, b = l.split(); rows.setdefault(n, []).append((float(w), int(r), int(b)))
+med = {n: [statistics.median(x[i] for x in v) for i in range(3)] for n, v in rows.items()}
+print("medians over %d runs:" % len(next(iter(rows.values()))))
+for n, (w, r, b) in sorted(med.items()):
+    print("  %-12s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
+for step in ("full", "incr"):
+    s, r = med.get(ours + "-" + step), med.get(peer + "-" + step)
+    if s and r and r[0] > 0 and r[2] > 0:
+        print("  %-5s %s: wall %.2fx  wire %.2fx" % (step, label, s[0] / r[0], s[2] / r[2]))
+' "$1" "$2" "$3"
 }
 
 wire() { awk '{s+=$1+$2} END {print s+0}' "$W/wire" 2>/dev/null || echo 0; }
