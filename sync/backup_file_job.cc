@@ -82,6 +82,18 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
     s.attr.gid = st.gid;
     t = TransferThroughServer(*server, local_, s, config_.warn);
   } else {
+    if (prev) {
+      auto same = TrySameContent(local, rel, st, *prev, &r);
+      if (!same.ok()) {
+        job.status = same.status();
+        return job;
+      }
+      if (*same == Step::kDone) {
+        job.result = std::move(r);
+        job.transferred = true;
+        return job;
+      }
+    }
     const ManifestEntry* base = nullptr;
     if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
       base = &*prev;
@@ -139,6 +151,57 @@ Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(const std::string& local
   if (config_.resuming) SKIFF_RETURN_IF_ERROR(ClearRemote(fs_, dst));
   if (!fs_.Hardlink(config_.prev_dir + "/" + rel, dst).ok()) return Step::kNext;
   *out = FileResult{prev.hash, prev.size, prev.has_signature};
+  return Step::kDone;
+}
+
+Result<BackupFileJob::Step> BackupFileJob::TrySameContent(const std::string& local,
+                                                          const std::string& rel,
+                                                          const LocalStat& st,
+                                                          const ManifestEntry& prev,
+                                                          FileResult* out) {
+  // Only small files: a big one takes the delta, which already sends nothing but copy
+  // instructions when the content did not change. Wire cost compared with an upload:
+  // the request headers of two opens and a copy-data (~250 bytes) instead of the content
+  // (the benchmark's 100 touched files of 200-8000 bytes: ~400 KB less on the wire).
+  if (st.size >= kDeltaMinSize || st.size == 0 || prev.size != st.size || !fs_.caps().copy_data ||
+      config_.prev_dir.empty())
+    return Step::kNext;
+  auto reader = local_.OpenRead(local);
+  if (!reader.ok()) return Step::kNext;  // Transfer reports it
+  std::string content;
+  while (content.size() <= st.size) {
+    SKIFF_ASSIGN_OR_RETURN(std::string chunk, (*reader)->Read(ReadSizeFor(st.size)));
+    if (chunk.empty()) break;
+    content += chunk;
+  }
+  if (content.size() != prev.size || ContentHash(content) != prev.hash) return Step::kNext;
+  // Changed while read: let Transfer read it again (and warn if it still moves).
+  auto after = (*reader)->Stat();
+  if (!after.ok() || after->size != st.size || after->mtime != st.mtime) return Step::kNext;
+
+  // Any failure on the server before the rename falls back to the upload (the previous
+  // copy may be missing or unreadable: check reports that, not the backup).
+  auto src = fs_.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
+  if (!src.ok()) return Step::kNext;
+  std::string tmp = NewTmpPath("f");
+  {
+    SKIFF_ASSIGN_OR_RETURN(
+        auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
+    // Like a hard link, this trusts the previous snapshot's copy to hold what its
+    // manifest entry says (`skiff check --read-data` verifies that).
+    Status st2 = fs_.CopyData(**src, 0, prev.size, *f, 0);
+    if (st2.ok()) st2 = SetRemoteMeta(*f, st.mode, st.mtime, st.uid, st.gid);
+    if (st2.ok()) st2 = f->Close();
+    (*src)->Close().IgnoreError();
+    if (!st2.ok()) {
+      f.reset();
+      fs_.Remove(tmp).IgnoreError();
+      return Step::kNext;
+    }
+  }
+  SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
+  *out = FileResult{prev.hash, prev.size, false};
+  out->bytes_copied = prev.size;
   return Step::kDone;
 }
 

@@ -5,7 +5,10 @@
 //  1. Resume: the interrupted run already placed a complete copy (size, mtime, mode).
 //  2. Unchanged: size, mtime, mode, owner, inode and ctime as in the previous manifest
 //     (or, with `checksum`, the same content hash) -> hard link to the previous copy.
-//  3. Transfer: read the local file once, hashing it and building its signature, and
+//  3. Same content: a small file whose metadata changed but whose content hashes as the
+//     previous version's (touched, or rewritten with the same bytes) is copied on the
+//     server from the previous snapshot's copy with copy-data instead of uploaded.
+//  4. Transfer: read the local file once, hashing it and building its signature, and
 //     either rebuild it on the server from the previous version's blocks (the delta, when
 //     the previous version has a signature and the server has copy-data) or upload it.
 // Uploads go to .skiff/tmp and are renamed into place, so a file in the snapshot is
@@ -102,7 +105,11 @@ class BackupFileJob {
   // Step 2: unchanged since `prev` -> hard link to the previous snapshot's copy.
   Result<Step> TryUnchanged(const std::string& local, const std::string& rel, const LocalStat& st,
                             const ManifestEntry& e, const ManifestEntry& prev, FileResult* out);
-  // Step 3: one upload or rebuild: reads the local file once, hashing it, building its
+  // Step 3: a small file with the previous version's size and content -> server-side copy
+  // of the previous snapshot's copy (with the new metadata).
+  Result<Step> TrySameContent(const std::string& local, const std::string& rel, const LocalStat& st,
+                              const ManifestEntry& prev, FileResult* out);
+  // Step 4: one upload or rebuild: reads the local file once, hashing it, building its
   // signature and feeding either the uploader or the delta matcher.
   MaybeResult Transfer(const std::string& local, const std::string& rel, const LocalStat& st,
                        const ManifestEntry* prev_for_delta);

@@ -10,13 +10,10 @@
 namespace skiff::sync {
 namespace {
 
-// Last line of a manifest (the trailer), from its final bytes.
-std::string LastLine(const std::string& tail) {
-  if (tail.empty() || tail.back() != '\n') return "";
-  size_t p = tail.rfind('\n', tail.size() - 2);
-  return p == std::string::npos ? "" : tail.substr(p + 1);
-}
-
+// The cached copy is trusted when it has the server copy's size and final kTailBytes
+// bytes. Those bytes hold the trailer (entry count and xxh128 of the whole manifest): in
+// plain text in a version 1 manifest; in a version 2 one as the end of the zlib stream,
+// i.e. the compressed trailer (a hash barely compresses) and zlib's checksum of the text.
 constexpr uint64_t kTailBytes = 128;
 
 }  // namespace
@@ -59,8 +56,7 @@ Result<std::unique_ptr<ManifestReader>> ManifestCache::OpenLatest(const Reposito
       lf.seekg(static_cast<std::streamoff>(local_size - kTailBytes));
       local_tail.resize(kTailBytes);
       lf.read(local_tail.data(), kTailBytes);
-      if (lf && !remote_tail.empty() && LastLine(remote_tail) == LastLine(local_tail) &&
-          !LastLine(local_tail).empty()) {
+      if (lf && remote_tail.size() == kTailBytes && remote_tail == local_tail) {
         auto in = std::make_shared<std::ifstream>(dir_ + "/last.manifest", std::ios::binary);
         auto reader = std::make_unique<ManifestReader>([in]() -> Result<std::string> {
           std::string buf(1 << 20, '\0');

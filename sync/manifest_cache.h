@@ -3,9 +3,10 @@
 // The backup engine streams the previous snapshot's manifest alongside its scan. Over a
 // slow link that is a lot of bytes for a big tree, so each backup also writes the
 // manifest to a local cache directory (e.g. ~/.cache/skiff/<repository id>/). The cache
-// is used only if it names the same snapshot and its trailer (entry count and hash of
-// the whole manifest) and size equal the server's copy; otherwise the server's manifest
-// is streamed. A cache problem is never an error: it only costs bytes.
+// is used only if it names the same snapshot and its size and final 128 bytes (which
+// hold the trailer: entry count and hash of the whole manifest) equal the server's copy;
+// otherwise the server's manifest is streamed. A cache problem is never an error: it only costs
+// bytes.
 //
 // Not thread-safe.
 #pragma once
