@@ -62,20 +62,26 @@ class LocalReader {
   }
 };
 
+struct LocalMeta {
+  uint32_t mode = 0;  // permission bits
+  int64_t mtime = 0;
+  bool set_owner = false;  // also set uid/gid (root only)
+  uint32_t uid = 0, gid = 0;
+};
+
 class LocalWriter {
  public:
   virtual ~LocalWriter() = default;
   virtual Status Write(uint64_t offset, std::string_view data) = 0;
   // Sets the length (extends with a hole, which is how sparse files are restored).
   virtual Status Truncate(uint64_t size) = 0;
+  // Sets mode, mtime and optionally owner through the open file (no path lookup); no
+  // write may follow. The default, for writers that cannot: kUnsupported, and the caller
+  // uses LocalFs::SetMetaUnder after Close.
+  virtual Status SetMeta(const LocalMeta& /*meta*/) {
+    return Status::Unsupported("setting metadata through an open file");
+  }
   virtual Status Close() = 0;
-};
-
-struct LocalMeta {
-  uint32_t mode = 0;  // permission bits
-  int64_t mtime = 0;
-  bool set_owner = false;  // also set uid/gid (root only)
-  uint32_t uid = 0, gid = 0;
 };
 
 class LocalFs {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -106,6 +107,7 @@ class PosixReader : public LocalReader {
 
 class PosixWriter : public LocalWriter {
  public:
+  // `fd` is a file this writer created (empty).
   PosixWriter(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   Status Write(uint64_t offset, std::string_view data) override {
     size_t done = 0;
@@ -116,11 +118,24 @@ class PosixWriter : public LocalWriter {
       if (n < 0) return ErrnoStatus(errno, "writing " + path_);
       done += static_cast<size_t>(n);
     }
+    end_ = std::max<uint64_t>(end_, offset + data.size());
     return Status::Ok();
   }
   Status Truncate(uint64_t size) override {
+    if (size == end_) return Status::Ok();  // already that long: the file started empty
     if (ftruncate(fd_.get(), static_cast<off_t>(size)) != 0)
       return ErrnoStatus(errno, "truncating " + path_);
+    end_ = size;
+    return Status::Ok();
+  }
+  Status SetMeta(const LocalMeta& meta) override {
+    if (meta.set_owner && fchown(fd_.get(), meta.uid, meta.gid) != 0)
+      return ErrnoStatus(errno, "chown " + path_);
+    if (fchmod(fd_.get(), meta.mode & 07777) != 0) return ErrnoStatus(errno, "chmod " + path_);
+    struct timespec ts[2];
+    ts[0].tv_sec = ts[1].tv_sec = meta.mtime;
+    ts[0].tv_nsec = ts[1].tv_nsec = 0;
+    if (futimens(fd_.get(), ts) != 0) return ErrnoStatus(errno, "setting times of " + path_);
     return Status::Ok();
   }
   Status Close() override {
@@ -132,31 +147,8 @@ class PosixWriter : public LocalWriter {
  private:
   Fd fd_;
   std::string path_;
+  uint64_t end_ = 0;  // the file's length: the end of the furthest write or truncate
 };
-
-// Opens the directory that holds the last component of `rel` below `root`, never
-// following a symlink, and returns it with the last component.
-Result<std::pair<Fd, std::string>> OpenParent(const std::string& root, const std::string& rel) {
-  SKIFF_RETURN_IF_ERROR(ValidateRelPath(rel).WithContext("restore path"));
-  Fd dir(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0) return ErrnoStatus(errno, "opening restore target " + root);
-  size_t i = 0;
-  while (true) {
-    size_t j = rel.find('/', i);
-    if (j == std::string::npos) return std::make_pair(std::move(dir), rel.substr(i));
-    std::string comp = rel.substr(i, j - i);
-    int fd = openat(dir.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      if (err == ELOOP || err == ENOTDIR)
-        return Status::Permission("refusing to restore '" + rel + "': '" + rel.substr(0, j) +
-                                  "' is not a real directory (a symlink or file)");
-      return ErrnoStatus(err, "opening " + root + "/" + rel.substr(0, j));
-    }
-    dir = Fd(fd);
-    i = j + 1;
-  }
-}
 
 // Removes an existing non-directory at (dirfd, name) so that it can be replaced.
 Status ClearSlot(int dirfd, const std::string& name, const std::string& what) {
@@ -171,6 +163,74 @@ Status ClearSlot(int dirfd, const std::string& name, const std::string& what) {
 }
 
 }  // namespace
+
+PosixLocalFs::DirFd::~DirFd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::shared_ptr<PosixLocalFs::DirFd> PosixLocalFs::CacheFind(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->second;
+}
+
+void PosixLocalFs::CacheAdd(const std::string& key, std::shared_ptr<DirFd> dir) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (index_.count(key)) return;  // another thread opened it too; keep the first
+  lru_.emplace_front(key, std::move(dir));
+  index_[key] = lru_.begin();
+  if (lru_.size() > kDirCacheSize) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+}
+
+// Opens the directory that holds the last component of `rel` below `root`, never
+// following a symlink: from the deepest cached ancestor (or root), one component at a
+// time with O_NOFOLLOW.
+Result<PosixLocalFs::Parent> PosixLocalFs::OpenParent(const std::string& root,
+                                                      const std::string& rel) {
+  SKIFF_RETURN_IF_ERROR(ValidateRelPath(rel).WithContext("restore path"));
+  const std::string prefix = root + '\0';
+  size_t last = rel.rfind('/');
+  std::string name = last == std::string::npos ? rel : rel.substr(last + 1);
+  // Deepest cached ancestor: `dir` is open at rel[0, done).
+  size_t done = last == std::string::npos ? 0 : last;
+  std::shared_ptr<DirFd> dir;
+  while (true) {
+    dir = CacheFind(prefix + rel.substr(0, done));
+    if (dir || done == 0) break;
+    size_t up = rel.rfind('/', done - 1);
+    done = up == std::string::npos ? 0 : up;
+  }
+  if (!dir) {
+    int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "opening restore target " + root);
+    dir = std::make_shared<DirFd>(fd);
+    CacheAdd(prefix, dir);
+  }
+  if (last == std::string::npos) return Parent{std::move(dir), std::move(name)};
+  // Open the components after rel[0, done) up to the parent.
+  size_t i = done == 0 ? 0 : done + 1;
+  while (i <= last) {
+    size_t j = rel.find('/', i);
+    std::string comp = rel.substr(i, j - i);
+    int fd = openat(dir->get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ELOOP || err == ENOTDIR)
+        return Status::Permission("refusing to restore '" + rel + "': '" + rel.substr(0, j) +
+                                  "' is not a real directory (a symlink or file)");
+      return ErrnoStatus(err, "opening " + root + "/" + rel.substr(0, j));
+    }
+    dir = std::make_shared<DirFd>(fd);
+    CacheAdd(prefix + rel.substr(0, j), dir);
+    i = j + 1;
+  }
+  return Parent{std::move(dir), std::move(name)};
+}
 
 Result<LocalStat> PosixLocalFs::Lstat(const std::string& path) {
   struct stat st;
@@ -216,6 +276,11 @@ Result<std::unique_ptr<LocalReader>> PosixLocalFs::OpenRead(const std::string& p
 
 Status PosixLocalFs::MakeRoot(const std::string& root) {
   if (root.empty()) return Status::Invalid("empty restore target");
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    index_.clear();
+    lru_.clear();
+  }
   std::string cur;
   size_t i = 0;
   while (i <= root.size()) {
@@ -234,14 +299,14 @@ Status PosixLocalFs::MakeRoot(const std::string& root) {
 
 Status PosixLocalFs::MkdirUnder(const std::string& root, const std::string& rel) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
-  if (mkdirat(parent.first.get(), parent.second.c_str(), 0700) == 0) return Status::Ok();
+  if (mkdirat(parent.dir->get(), parent.name.c_str(), 0700) == 0) return Status::Ok();
   int err = errno;
   struct stat st;
   if (err == EEXIST &&
-      fstatat(parent.first.get(), parent.second.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      fstatat(parent.dir->get(), parent.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISDIR(st.st_mode)) return Status::Ok();
-    SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, root + "/" + rel));
-    if (mkdirat(parent.first.get(), parent.second.c_str(), 0700) == 0) return Status::Ok();
+    SKIFF_RETURN_IF_ERROR(ClearSlot(parent.dir->get(), parent.name, root + "/" + rel));
+    if (mkdirat(parent.dir->get(), parent.name.c_str(), 0700) == 0) return Status::Ok();
     err = errno;
   }
   return ErrnoStatus(err, "creating directory " + root + "/" + rel);
@@ -251,9 +316,13 @@ Result<std::unique_ptr<LocalWriter>> PosixLocalFs::CreateUnder(const std::string
                                                                const std::string& rel) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
   std::string what = root + "/" + rel;
-  SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, what));
-  int fd = openat(parent.first.get(), parent.second.c_str(),
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  // The usual case (nothing there) costs one call; anything in the way is cleared first.
+  int fd = openat(parent.dir->get(), parent.name.c_str(), flags, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    SKIFF_RETURN_IF_ERROR(ClearSlot(parent.dir->get(), parent.name, what));
+    fd = openat(parent.dir->get(), parent.name.c_str(), flags, 0600);
+  }
   if (fd < 0) return ErrnoStatus(errno, "creating " + what);
   return std::unique_ptr<LocalWriter>(new PosixWriter(fd, what));
 }
@@ -262,8 +331,8 @@ Status PosixLocalFs::SymlinkUnder(const std::string& root, const std::string& re
                                   const std::string& target) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
   std::string what = root + "/" + rel;
-  SKIFF_RETURN_IF_ERROR(ClearSlot(parent.first.get(), parent.second, what));
-  if (symlinkat(target.c_str(), parent.first.get(), parent.second.c_str()) != 0)
+  SKIFF_RETURN_IF_ERROR(ClearSlot(parent.dir->get(), parent.name, what));
+  if (symlinkat(target.c_str(), parent.dir->get(), parent.name.c_str()) != 0)
     return ErrnoStatus(errno, "creating symlink " + what);
   return Status::Ok();
 }
@@ -273,15 +342,15 @@ Status PosixLocalFs::LinkUnder(const std::string& root, const std::string& exist
   SKIFF_ASSIGN_OR_RETURN(auto from, OpenParent(root, existing_rel));
   SKIFF_ASSIGN_OR_RETURN(auto to, OpenParent(root, rel));
   std::string what = root + "/" + rel;
-  SKIFF_RETURN_IF_ERROR(ClearSlot(to.first.get(), to.second, what));
-  if (linkat(from.first.get(), from.second.c_str(), to.first.get(), to.second.c_str(), 0) != 0)
+  SKIFF_RETURN_IF_ERROR(ClearSlot(to.dir->get(), to.name, what));
+  if (linkat(from.dir->get(), from.name.c_str(), to.dir->get(), to.name.c_str(), 0) != 0)
     return ErrnoStatus(errno, "hard-linking " + what);
   return Status::Ok();
 }
 
 Status PosixLocalFs::RemoveUnder(const std::string& root, const std::string& rel) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
-  if (unlinkat(parent.first.get(), parent.second.c_str(), 0) != 0 && errno != ENOENT)
+  if (unlinkat(parent.dir->get(), parent.name.c_str(), 0) != 0 && errno != ENOENT)
     return ErrnoStatus(errno, "removing " + root + "/" + rel);
   return Status::Ok();
 }
@@ -289,8 +358,8 @@ Status PosixLocalFs::RemoveUnder(const std::string& root, const std::string& rel
 Status PosixLocalFs::SetMetaUnder(const std::string& root, const std::string& rel,
                                   const LocalMeta& meta, bool is_symlink) {
   SKIFF_ASSIGN_OR_RETURN(auto parent, OpenParent(root, rel));
-  int dfd = parent.first.get();
-  const char* name = parent.second.c_str();
+  int dfd = parent.dir->get();
+  const char* name = parent.name.c_str();
   std::string what = root + "/" + rel;
   if (meta.set_owner && fchownat(dfd, name, meta.uid, meta.gid, AT_SYMLINK_NOFOLLOW) != 0)
     return ErrnoStatus(errno, "chown " + what);

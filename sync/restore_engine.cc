@@ -92,16 +92,25 @@ Status RestoreEngine::RestoreFile(const ManifestEntry& e, const std::string& sna
   (*remote)->Close().IgnoreError();
   SKIFF_RETURN_IF_ERROR(st);
   SKIFF_RETURN_IF_ERROR(writer->Truncate(off));
-  SKIFF_RETURN_IF_ERROR(writer->Close());
   if (off != e.size || hasher.HexDigest() != e.hash) {
     // Never leave content that failed verification where the user expects the file.
+    writer->Close().IgnoreError();
     Status rm = local_.RemoveUnder(root, e.path);
     return Status::Corrupt("content of " + e.path + " does not match the manifest (size " +
                            std::to_string(off) + " vs " + std::to_string(e.size) + ", hash " +
                            hasher.HexDigest() + " vs " + e.hash + "); " +
                            (rm.ok() ? "not restored (removed)" : "NOT removed: " + rm.ToString()));
   }
-  SKIFF_RETURN_IF_ERROR(local_.SetMetaUnder(root, e.path, MetaOf(e, opts_.preserve_owner), false));
+  // Metadata through the open file (no path walk) where the writer can, else by path.
+  const LocalMeta meta = MetaOf(e, opts_.preserve_owner);
+  Status ms = writer->SetMeta(meta);
+  if (ms.Is(Code::kUnsupported)) {
+    SKIFF_RETURN_IF_ERROR(writer->Close());
+    SKIFF_RETURN_IF_ERROR(local_.SetMetaUnder(root, e.path, meta, false));
+  } else {
+    SKIFF_RETURN_IF_ERROR(ms);
+    SKIFF_RETURN_IF_ERROR(writer->Close());
+  }
   *bytes = off;
   return Status::Ok();
 }
