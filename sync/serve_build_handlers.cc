@@ -182,10 +182,48 @@ Result<std::string> ServeBuildHandlers::BaseSignature(PayloadReader& r) {
       .Take();
 }
 
+bool ServeBuildHandlers::WellFormedBuild(std::string_view payload, uint32_t* id) {
+  PayloadReader r(payload);
+  *id = r.U32();
+  uint8_t flags = r.U8();
+  if (flags & kBegin) {
+    r.Str(), r.Str(), r.Str();
+    r.U32();
+  }
+  if (flags & kAbort) return r.done();
+  uint32_t n = r.U32();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    uint8_t kind = r.U8();
+    if (kind == 0) {
+      r.U64(), r.U64();
+    } else if (kind == 1) {
+      r.Str();
+    } else if (kind == 2) {
+      r.U64();
+      r.Str();
+    } else {
+      return r.ok();  // the build fails with "unknown build instruction"
+    }
+  }
+  if (flags & kEnd) {
+    r.U64();
+    r.Str();
+    r.Attr();
+    r.Str(), r.Str();
+  }
+  return r.done();
+}
+
 void ServeBuildHandlers::Drop(uint32_t id) {
-  auto it = builds_.find(id);
-  if (it == builds_.end()) return;
-  Build& b = *it->second;
+  std::unique_ptr<Build> owned;
+  {
+    std::lock_guard<std::mutex> l(builds_mu_);
+    auto it = builds_.find(id);
+    if (it == builds_.end()) return;
+    owned = std::move(it->second);
+    builds_.erase(it);
+  }
+  Build& b = *owned;
   if (b.tmp_created) {
     // The scratch file goes with the build (it was created by it, exclusively).
     if (auto dir = root_.OpenParent(b.tmp); dir.ok()) {
@@ -193,7 +231,6 @@ void ServeBuildHandlers::Drop(uint32_t id) {
       close(*dir);
     }
   }
-  builds_.erase(it);
 }
 
 Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
@@ -201,18 +238,26 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
   uint8_t flags = r.U8();
   if (!r.ok()) return std::string();
   if (flags & kBegin) {
-    if (builds_.count(id)) return Status::Invalid("build " + std::to_string(id) + " exists");
-    Status st = BeginBuild(id, r);
+    {
+      std::lock_guard<std::mutex> l(builds_mu_);
+      if (builds_.count(id)) return Status::Invalid("build " + std::to_string(id) + " exists");
+    }
+    Status st = BeginBuild(id, r, flags & kReplace);
     if (!r.ok()) return std::string();
     if (!st.ok()) {
       Drop(id);
       return st;
     }
-    builds_[id]->replace = flags & kReplace;
   }
-  auto it = builds_.find(id);
-  if (it == builds_.end()) return Status::Invalid("no build " + std::to_string(id));
-  Build& b = *it->second;
+  Build* found = nullptr;
+  {
+    std::lock_guard<std::mutex> l(builds_mu_);
+    auto it = builds_.find(id);
+    if (it != builds_.end()) found = it->second.get();
+  }
+  // Only this build's own (ordered) requests remove it, so `b` stays valid here.
+  if (!found) return Status::Invalid("no build " + std::to_string(id));
+  Build& b = *found;
   if (flags & kAbort) {
     Drop(id);
     return std::string();
@@ -232,19 +277,26 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
     Drop(id);
     return res.status().WithContext(what);
   }
-  builds_.erase(id);  // complete: tmp was renamed to dst
+  {
+    std::lock_guard<std::mutex> l(builds_mu_);
+    builds_.erase(id);  // complete: tmp was renamed to dst
+  }
   return res;
 }
 
-Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r) {
+Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r, bool replace) {
   std::string_view base_s = r.Str();
   std::string_view tmp_s = r.Str();
   std::string_view dst_s = r.Str();
   uint32_t sig_block = r.U32();
   if (!r.ok()) return Status::Ok();
-  if (builds_.size() >= kMaxBuilds)
-    return Status::Invalid("too many builds at once (limit " + std::to_string(kMaxBuilds) + ")");
+  {
+    std::lock_guard<std::mutex> l(builds_mu_);
+    if (builds_.size() >= kMaxBuilds)
+      return Status::Invalid("too many builds at once (limit " + std::to_string(kMaxBuilds) + ")");
+  }
   auto b = std::make_unique<Build>();
+  b->replace = replace;
   SKIFF_ASSIGN_OR_RETURN(b->tmp, ConfinedRoot::ParsePath(tmp_s));
   SKIFF_ASSIGN_OR_RETURN(b->dst, ConfinedRoot::ParsePath(dst_s));
   if (b->tmp.is_root() || b->dst.is_root()) return Status::Invalid("cannot build the serve root");
@@ -267,7 +319,12 @@ Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r) {
   b->out = out;
   b->tmp_created = true;
   Build* raw = b.get();
-  builds_[id] = std::move(b);  // from here on a failure drops it (and its tmp)
+  {
+    // From here on a failure drops it (and its tmp). Two builds that passed the limit
+    // check together may exceed it by the number of worker threads.
+    std::lock_guard<std::mutex> l(builds_mu_);
+    builds_[id] = std::move(b);
+  }
   auto& bb = *raw;
   struct stat ost;
   if (fstat(out, &ost) != 0) return ErrnoStatus(errno, bb.tmp.rel);

@@ -47,7 +47,10 @@
 // (larger: computed base signatures are refused, new ones are not stored); kLinkBatch
 // at most kMaxLinks items and paths of at most kMaxPath bytes.
 //
-// Not thread-safe (one per ServeServer session). `root` and `policy` must outlive it.
+// Thread-safety: kBuild requests of different builds may be handled on different
+// threads at once; the requests of one build, and every kBaseSignature and kLinkBatch,
+// must come from one thread at a time (ServeServer queues each build's requests in
+// order). `root` and `policy` must outlive it.
 // Destruction closes every build (their tmp files stay in the scratch area, which the
 // next backup clears).
 #pragma once
@@ -55,6 +58,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "sync/confined_root.h"
@@ -86,6 +90,10 @@ class ServeBuildHandlers {
   ServeBuildHandlers& operator=(const ServeBuildHandlers&) = delete;
 
   static bool Handles(serve::Op op);
+  // Whether a kBuild payload is complete and well-formed, without acting on it (so a
+  // malformed one ends the session before it is queued); sets *id. An unknown
+  // instruction kind counts as well-formed (its build fails with kCorrupt).
+  static bool WellFormedBuild(std::string_view payload, uint32_t* id);
   // Handles one request; the result fields of the reply, or its failure. A short or
   // malformed payload leaves `r` not ok (the caller ends the session).
   Result<std::string> Handle(serve::Op op, serve::PayloadReader& r);
@@ -95,7 +103,7 @@ class ServeBuildHandlers {
 
   Result<std::string> BaseSignature(serve::PayloadReader& r);
   Result<std::string> DoBuild(serve::PayloadReader& r);
-  Status BeginBuild(uint32_t id, serve::PayloadReader& r);
+  Status BeginBuild(uint32_t id, serve::PayloadReader& r, bool replace);
   Status Apply(Build& b, serve::PayloadReader& r);
   Result<std::string> EndBuild(Build& b, serve::PayloadReader& r, bool sync);
   bool StoreSignature(const std::string& encoded, std::string_view sig_path,
@@ -107,6 +115,7 @@ class ServeBuildHandlers {
 
   const ConfinedRoot& root_;
   const ServePolicy& policy_;
+  std::mutex builds_mu_;  // guards builds_ (not the Builds: one thread per build)
   std::map<uint32_t, std::unique_ptr<Build>> builds_;
   std::string sig_key_;  // the request the cached signature answers ("" = none)
   std::string sig_;      // its encoded signature

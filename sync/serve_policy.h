@@ -27,6 +27,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <string>
 
 #include "sync/confined_root.h"
@@ -76,7 +77,7 @@ class ServePolicy {
   Status Refuse(std::string_view op, const ConfinedPath& p, std::string_view why) const;
 
   serve::Mode mode_;
-  bool lock_mine_ = false;
+  std::atomic<bool> lock_mine_{false};  // read by build workers (ServeServer)
 };
 
 }  // namespace skiff::sync

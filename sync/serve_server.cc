@@ -9,7 +9,16 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "sync/ordered_work_pool.h"
 
 namespace skiff::sync {
 
@@ -52,25 +61,133 @@ bool ServeServer::StaleServeLock(const ConfinedPath& p) const {
   return true;
 }
 
+namespace {
+
+// $SKIFF_SERVE_STATS on the server (set by a wrapper in --skiff; sshd does not pass the
+// client's environment): per request type the count and the time spent handling it, and
+// the time spent waiting for requests, printed to stderr when the session ends.
+struct ServerStats {
+  using Clock = std::chrono::steady_clock;
+  struct Op {
+    uint64_t calls = 0;
+    double busy = 0, max = 0;
+  };
+  bool on = getenv("SKIFF_SERVE_STATS") != nullptr;
+  // "trace": also one line per request (arrival, type, handling time).
+  bool trace = on && std::string_view(getenv("SKIFF_SERVE_STATS")) == "trace";
+  Clock::time_point start = Clock::now();
+  double idle = 0;
+  std::map<int, Op> ops;
+  std::mutex mu;  // guards idle, ops and the trace lines (build workers record too)
+  static double Since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+  void AddIdle(double d) {
+    std::lock_guard<std::mutex> l(mu);
+    idle += d;
+  }
+  // A request of type `op` whose handling started at `t1` has ended.
+  void Record(int op, uint32_t id, Clock::time_point t1) {
+    double d = Since(t1);
+    std::lock_guard<std::mutex> l(mu);
+    auto& o = ops[op];
+    ++o.calls;
+    o.busy += d;
+    o.max = std::max(o.max, d);
+    if (trace)
+      fprintf(stderr, "serve-server trace %.6f op %d id %u busy %.6f\n",
+              std::chrono::duration<double>(t1 - start).count(), op, id, d);
+  }
+  ~ServerStats() {
+    if (!on) return;
+    fprintf(stderr, "serve-server: %.3f s session, %.3f s waiting for requests\n", Since(start),
+            idle);
+    for (const auto& [op, s] : ops)
+      fprintf(stderr, "serve-server op %3d: %7llu requests, %8.3f s busy, max %.3f s\n", op,
+              static_cast<unsigned long long>(s.calls), s.busy, s.max);
+  }
+};
+
+}  // namespace
+
 Status ServeServer::Run(Channel& ch) {
   std::string buf;
+  ServerStats stats;
+  std::mutex write_mu;  // one reply frame at a time, from this thread or a build worker
+  auto reply_to = [&](uint32_t id, std::string_view reply) {
+    std::lock_guard<std::mutex> l(write_mu);
+    return ch.Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kReply), id, reply));
+  };
+  // The first failure of a build worker (a reply that could not be written, a request
+  // that turned out malformed): the session ends at the next frame.
+  std::mutex failed_mu;
+  Status failed;
+  std::atomic<bool> any_failed{false};
+  OrderedWorkPool builds(kBuildWorkers, kMaxQueuedRequests, kMaxQueuedBytes);
+  auto end_with = [&](Status st) {
+    builds.Cancel();
+    return st;
+  };
   for (;;) {
+    auto t0 = ServerStats::Clock::now();
     auto f = serve::ReadFrame(ch, buf);
+    if (stats.on) stats.AddIdle(ServerStats::Since(t0));
+    if (any_failed) {
+      builds.Cancel();
+      std::lock_guard<std::mutex> l(failed_mu);
+      return failed;
+    }
     if (!f.ok()) {
-      if (f.status().Is(Code::kConnectionLost) && buf.empty()) return Status::Ok();  // EOF
+      if (f.status().Is(Code::kConnectionLost) && buf.empty()) {  // EOF
+        builds.Drain();  // what was sent before the EOF is done, as when handled in order
+        if (any_failed) {
+          std::lock_guard<std::mutex> l(failed_mu);
+          if (!failed.Is(Code::kConnectionLost)) return failed;
+        }
+        return Status::Ok();
+      }
       if (f.status().Is(Code::kCorrupt))
-        ch.Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kReply), 0,
-                                    serve::EncodeErrorReply(f.status())))
-            .IgnoreError();
-      return f.status();
+        reply_to(0, serve::EncodeErrorReply(f.status())).IgnoreError();
+      return end_with(f.status());
+    }
+    uint32_t build_id = 0;
+    if (f->type == static_cast<uint8_t>(Op::kBuild) && hello_done_ && version_ >= 2 &&
+        ServeBuildHandlers::WellFormedBuild(f->payload, &build_id)) {
+      auto frame = std::make_shared<serve::Frame>(std::move(*f));
+      const size_t bytes = frame->payload.size();
+      builds.Submit(build_id, bytes, [&, frame] {
+        auto t1 = ServerStats::Clock::now();
+        std::string reply;
+        bool bad = false;
+        {
+          std::shared_lock<std::shared_mutex> pl(publish_mu_);
+          PayloadReader r(frame->payload);
+          auto res = build_.Handle(Op::kBuild, r);
+          bad = !r.ok() || (res.ok() && !r.done());  // not after WellFormedBuild
+          reply = bad ? serve::EncodeErrorReply(
+                            Status::Corrupt("serve protocol: malformed build request"))
+                  : res.ok() ? serve::EncodeOkReply(*res)
+                             : serve::EncodeErrorReply(res.status());
+        }
+        if (stats.on) stats.Record(frame->type, frame->id, t1);
+        Status ws = reply_to(frame->id, reply);
+        if (bad || !ws.ok()) {
+          std::lock_guard<std::mutex> l(failed_mu);
+          if (!any_failed) failed = bad ? Status::Corrupt("serve protocol: session ended") : ws;
+          any_failed = true;
+        }
+      });
+      continue;
     }
     bool fatal = false;
+    auto t1 = ServerStats::Clock::now();
     std::string reply = Handle(*f, &fatal);
-    SKIFF_RETURN_IF_ERROR(
-        ch.Write(serve::EncodeFrame(static_cast<uint8_t>(Op::kReply), f->id, reply)));
+    if (stats.on) stats.Record(f->type, f->id, t1);
+    Status ws = reply_to(f->id, reply);
+    if (!ws.ok()) return end_with(ws);
     if (fatal) {
       auto st = serve::DecodeReply(reply);
-      return st.ok() ? Status::Corrupt("serve protocol: session ended") : st.status();
+      return end_with(st.ok() ? Status::Corrupt("serve protocol: session ended") : st.status());
     }
   }
 }
@@ -88,7 +205,13 @@ std::string ServeServer::Handle(const serve::Frame& f, bool* fatal) {
     *fatal = true;
     return serve::EncodeErrorReply(Status::Corrupt("serve protocol: request before the hello"));
   }
+  // Requests that publish or change the policy's state wait for running builds.
+  const bool exclusive =
+      op == Op::kRename || op == Op::kRemove || op == Op::kRmdir || op == Op::kOpen;
+  std::unique_lock<std::shared_mutex> pl(publish_mu_, std::defer_lock);
+  if (exclusive) pl.lock();
   auto res = Dispatch(op, r);
+  if (pl.owns_lock()) pl.unlock();
   if (!r.ok() || (res.ok() && !r.done())) {
     *fatal = true;
     return serve::EncodeErrorReply(

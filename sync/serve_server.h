@@ -8,7 +8,18 @@
 // At most kMaxHandles files are open at once; one directory listing is cached between
 // the batches of a ReadDir.
 //
-// Not thread-safe: one session, one thread. Owns the root and the open files; closing
+// Concurrency: Run reads requests on the calling thread and handles them there in
+// order, except the kBuild requests of server-side builds, which go to a small pool of
+// workers (kBuildWorkers), each build's requests in order, different builds in
+// parallel; their replies may overtake earlier requests' (replies carry the request
+// id). At most kMaxQueuedRequests build requests / kMaxQueuedBytes of their payloads
+// wait at once; beyond that Run stops reading. A build request holds publish_mu_
+// shared while it runs; the requests that publish or change the policy's state (rename,
+// remove, rmdir, open with create) take it exclusively, so a build never straddles a
+// publish. A malformed build request is refused (and the session ended) before it is
+// queued.
+//
+// Not thread-safe otherwise: one Run at a time. Owns the root and the open files; closing
 // (destruction) closes every handle. A dropped connection leaves the repository as the
 // last completed operation left it (every publish is one rename).
 #pragma once
@@ -17,6 +28,7 @@
 
 #include <cstdint>
 #include <map>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -33,6 +45,12 @@ namespace skiff::sync {
 class ServeServer {
  public:
   static constexpr size_t kMaxHandles = 256;
+  // Build workers: enough for two large rebuilds (I/O bound: reading the base, writing,
+  // hashing) next to the small files' builds on a 2-core server.
+  static constexpr int kBuildWorkers = 4;
+  // The client keeps 16 requests of ~512 KiB in flight per build.
+  static constexpr size_t kMaxQueuedRequests = 256;
+  static constexpr size_t kMaxQueuedBytes = 32u << 20;
 
   ServeServer(ConfinedRoot root, serve::Mode mode);
   ~ServeServer();
@@ -83,6 +101,8 @@ class ServeServer {
   ServeSourceHandlers source_{root_, policy_};  // pull-backup requests (ops 50-59)
   ServeBuildHandlers build_{root_, policy_};    // server-side delta requests (ops 40-49)
   ServeZfsReceive* zfs_ = nullptr;              // zfs receive requests (ops 60-69), if enabled
+  // Shared by running build requests, exclusive for publishing requests (see above).
+  std::shared_mutex publish_mu_;
   bool hello_done_ = false;
   uint32_t version_ = 0;  // the session's protocol version, set by the hello
   uint32_t next_handle_ = 1;
