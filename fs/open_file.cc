@@ -17,7 +17,8 @@ OpenFile::OpenFile(uint64_t ino, uint32_t remote_flags, const MountOptions& opts
 std::shared_ptr<OpenFile::Backing> OpenFile::MakeBacking(std::shared_ptr<RemoteFs> fs,
                                                          std::unique_ptr<RemoteFile> file,
                                                          uint64_t size_hint,
-                                                         WriteBehind::StripeConfig stripes) const {
+                                                         WriteBehind::StripeConfig stripes,
+                                                         TaskPool* pool) const {
   auto b = std::make_shared<Backing>();
   const Capabilities& caps = fs->caps();
   b->fs = std::move(fs);

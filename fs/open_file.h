@@ -42,7 +42,8 @@ class OpenFile {
   // reader of the same handle, or an append, must see the handle's writes in order).
   std::shared_ptr<Backing> MakeBacking(std::shared_ptr<RemoteFs> fs,
                                        std::unique_ptr<RemoteFile> file, uint64_t size_hint,
-                                       WriteStripeConfig stripes = WriteStripeConfig()) const;
+                                       WriteStripeConfig stripes = WriteStripeConfig(),
+                                       TaskPool* pool = nullptr) const;
   std::shared_ptr<Backing> backing() const;
   void set_backing(std::shared_ptr<Backing> b);
 

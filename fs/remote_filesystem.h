@@ -34,6 +34,7 @@
 #include "fs/inode_table.h"
 #include "fs/mount_options.h"
 #include "fs/open_file.h"
+#include "fs/task_pool.h"
 #include "transport/remote_fs.h"
 
 namespace skiff::fs {
@@ -224,6 +225,12 @@ class RemoteFilesystem {
   bool closer_stop_ = false;
   bool closer_busy_ = false;  // a Backing taken off the queue is being closed
   std::thread closer_;
+
+  // Side jobs: the LSTAT beside an OPEN, fsetstats queued behind writes. Declared before
+  // closer_ and the file tables' users are stopped in the destructor body, so it outlives
+  // every Backing (their fsetstats finish before they are destroyed).
+  static constexpr int kSideWorkers = 8;  // idle threads cost little; 8 covers bursts
+  TaskPool pool_{kSideWorkers};
 
   // Sibling sessions per connection, for write striping. An entry whose primary is gone
   // or lost is dropped on the next use (its sessions share the dead connection).

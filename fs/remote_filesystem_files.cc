@@ -47,28 +47,30 @@ Result<OpenReply> RemoteFilesystem::Open(uint64_t ino, int flags) {
 
   std::shared_ptr<RemoteFs> used;
   std::optional<FileAttr> fresh;
-  SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFile> file,
-                         WithFs(
-                             true,
-                             [&](RemoteFs& fs) -> Result<std::unique_ptr<RemoteFile>> {
-                               // Close-to-open: the server's size and mtime decide whether the
-                               // kernel may keep its page cache. The stat runs concurrently with
-                               // the OPEN, so it costs no extra round trip.
-                               std::future<Result<FileAttr>> st;
-                               if (need_stat) {
-                                 bool follow = opts_.follow_symlinks;
-                                 st = std::async(std::launch::async, [&fs, &path, follow] {
-                                   return follow ? fs.Stat(path) : fs.Lstat(path);
-                                 });
-                               }
-                               Result<std::unique_ptr<RemoteFile>> r = fs.Open(path, rf);
-                               if (need_stat) {
-                                 Result<FileAttr> a = st.get();
-                                 if (a.ok()) fresh = *a;
-                               }
-                               return r;
-                             },
-                             &used));
+  SKIFF_ASSIGN_OR_RETURN(
+      std::unique_ptr<RemoteFile> file,
+      WithFs(
+          true,
+          [&](RemoteFs& fs) -> Result<std::unique_ptr<RemoteFile>> {
+            // Close-to-open: the server's size and mtime decide whether the
+            // kernel may keep its page cache. The stat runs concurrently with
+            // the OPEN, so it costs no extra round trip.
+            std::future<Result<FileAttr>> st;
+            if (need_stat) {
+              bool follow = opts_.follow_symlinks;
+              auto job = std::make_shared<std::packaged_task<Result<FileAttr>()>>(
+                  [&fs, &path, follow] { return follow ? fs.Stat(path) : fs.Lstat(path); });
+              st = job->get_future();
+              pool_.Run([job] { (*job)(); });
+            }
+            Result<std::unique_ptr<RemoteFile>> r = fs.Open(path, rf);
+            if (need_stat) {
+              Result<FileAttr> a = st.get();
+              if (a.ok()) fresh = *a;
+            }
+            return r;
+          },
+          &used));
   OpenReply reply;
   if (truncating) {
     inodes_.ForgetContentVersion(ino);
@@ -96,7 +98,7 @@ Result<OpenReply> RemoteFilesystem::Open(uint64_t ino, int flags) {
   }
   auto f = std::make_shared<OpenFile>(ino, rf, opts_);
   uint64_t hint = fresh ? fresh->size : UINT64_MAX;
-  auto backing = f->MakeBacking(used, std::move(file), hint, StripesFor(ino, used));
+  auto backing = f->MakeBacking(used, std::move(file), hint, StripesFor(ino, used), &pool_);
   // Small-file reads: the first request goes out with the open's reply, saving a round
   // trip per file (`cat`, compilers, `grep -r`).
   if (backing->read_ahead && !f->writable() && fresh && fresh->IsRegular())
@@ -140,7 +142,7 @@ Result<std::pair<Entry, OpenReply>> RemoteFilesystem::Create(uint64_t parent,
   inodes_.SwapContentVersion(ino, attr.size, attr.mtime);
   dirs_.Add(Parent(path), name, attr);
   auto f = std::make_shared<OpenFile>(ino, rf, opts_);
-  f->set_backing(f->MakeBacking(used, std::move(file), attr.size, StripesFor(ino, used)));
+  f->set_backing(f->MakeBacking(used, std::move(file), attr.size, StripesFor(ino, used), &pool_));
   OpenReply reply;
   {
     std::lock_guard<std::mutex> l(files_mu_);
@@ -158,8 +160,8 @@ Status RemoteFilesystem::Reopen(OpenFile& f) {
       WithFs(
           true, [&](RemoteFs& fs) { return fs.Open(path, f.reopen_flags()); }, &used));
   std::optional<FileAttr> a = inodes_.CachedAttr(f.ino(), clock_());
-  f.set_backing(
-      f.MakeBacking(used, std::move(file), a ? a->size : UINT64_MAX, StripesFor(f.ino(), used)));
+  f.set_backing(f.MakeBacking(used, std::move(file), a ? a->size : UINT64_MAX,
+                              StripesFor(f.ino(), used), &pool_));
   return Status::Ok();
 }
 

@@ -7,11 +7,12 @@
 namespace skiff::fs {
 
 WriteBehind::WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes,
-                         StripeConfig stripes)
+                         StripeConfig stripes, TaskPool* pool)
     : file_(file),
       max_write_(std::max<uint32_t>(max_write, 4096)),
       max_bytes_(std::max<uint64_t>(max_bytes, max_write)),
       config_(std::move(stripes)),
+      pool_(pool),
       files_{file},
       state_(std::make_shared<State>()) {
   if (config_.handles <= 1 || !config_.open) state_->mode = Mode::kOff;
@@ -99,10 +100,10 @@ bool WriteBehind::SetStatBehind(const FileAttr& attr) {
     ++st->in_flight;
     ++st->setstats;
   }
-  // The destructor waits for in_flight == 0, so file_ outlives the call; the thread
+  // The destructor waits for in_flight == 0, so file_ outlives the call; the task
   // touches only `st` (shared) after that.
   RemoteFile* file = file_;
-  std::thread([st, file, attr] {
+  auto task = [st, file, attr] {
     {
       // On one session the fsetstat queues behind the writes; across sessions it
       // must wait for them (no new write starts while setstats > 0).
@@ -116,7 +117,12 @@ bool WriteBehind::SetStatBehind(const FileAttr& attr) {
     --st->setstats;
     --st->in_flight;
     st->cv.notify_all();
-  }).detach();
+  };
+  if (pool_) {
+    pool_->Run(std::move(task));
+  } else {
+    std::thread(std::move(task)).detach();
+  }
   return true;
 }
 

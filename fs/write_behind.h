@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/task_pool.h"
 #include "transport/remote_fs.h"
 
 namespace skiff::fs {
@@ -53,8 +54,10 @@ class WriteBehind {
   // so an aligned write goes whole to one session.
   static constexpr uint64_t kStripeBytes = 1u << 20;
 
+  // `pool` (may be null: then a thread per call) runs SetStatBehind's fsetstat; it must
+  // outlive this object.
   WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes,
-              StripeConfig stripes = WriteStripeConfig());
+              StripeConfig stripes = WriteStripeConfig(), TaskPool* pool = nullptr);
   ~WriteBehind();
   WriteBehind(const WriteBehind&) = delete;
   WriteBehind& operator=(const WriteBehind&) = delete;
@@ -62,8 +65,9 @@ class WriteBehind {
   // Queues `data` at `offset`. Fails with the sticky error of an earlier write.
   Status Write(uint64_t offset, std::string_view data);
   // Sends fsetstat(`attr`) after every write queued so far, without waiting for it: it
-  // runs on a short-lived thread and counts as in flight, so Drain (flush/fsync/close)
-  // waits for it and reports its failure (sticky, like a write's). A Write queued after
+  // runs on the pool given to the constructor and counts as in flight, so Drain
+  // (flush/fsync/close) waits for it and reports its failure (sticky, like a write's).
+  // A Write queued after
   // it waits until it is answered, so it cannot overtake (an mtime set by utimens is
   // then changed by the later write, as POSIX wants). When striped, it waits for the
   // writes in flight on every session before it is sent.
@@ -114,6 +118,7 @@ class WriteBehind {
   const uint32_t max_write_;
   const uint64_t max_bytes_;
   StripeConfig config_;
+  TaskPool* const pool_;
   // Set once (under state_->mu, before mode becomes kStriped); read after that.
   std::vector<Stripe> stripes_;
   std::vector<RemoteFile*> files_;  // files_[0] = file_, then the stripes' files

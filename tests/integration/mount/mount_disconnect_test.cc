@@ -138,6 +138,53 @@ BOOST_AUTO_TEST_CASE(cut_while_writing_reports_errors_and_keeps_fsynced_data) {
   BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
 }
 
+BOOST_AUTO_TEST_CASE(cut_during_a_striped_write_fails_cleanly_instead_of_hanging) {
+  // 8 MiB first so that the stream is spread over several sessions of the connection
+  // (write_channels), then the network drops: every session dies at once; writes or
+  // close must fail with a clear error, fsynced data must stay, nothing may hang.
+  Proxied p("stripecut");
+  std::string committed = Pattern(8 << 20, 4);
+  std::string more = Pattern(24 << 20, 5);
+  int write_err = 0, close_err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    int fd = open(p.Path("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return void(write_err = errno);
+    for (size_t off = 0; off < committed.size(); off += 1 << 20) {
+      if (write(fd, committed.data() + off, 1 << 20) != 1 << 20) write_err = -1;
+    }
+    if (write_err || fsync(fd) != 0) {
+      write_err = -1;  // before the cut nothing may fail
+      close(fd);
+      return;
+    }
+    for (size_t off = 0; off < more.size(); off += 1 << 20) {
+      if (off == (4u << 20)) p.proxy.CutAll();  // with striped writes in flight
+      if (write(fd, more.data() + off, 1 << 20) < 0) {
+        write_err = errno;
+        break;
+      }
+    }
+    if (close(fd) != 0) close_err = errno;
+  });
+  BOOST_REQUIRE_MESSAGE(finished, "a striped write hung after the connection was cut");
+  BOOST_REQUIRE_NE(write_err, -1);
+  std::string server = ReadFile(p.local + "/f");
+  BOOST_REQUIRE_GE(server.size(), committed.size());
+  BOOST_CHECK(server.compare(0, committed.size(), committed) == 0);
+  if (write_err == 0 && close_err == 0) {
+    BOOST_CHECK(server == committed + more);
+  } else {
+    int e = write_err ? write_err : close_err;
+    BOOST_CHECK_MESSAGE(e == EIO || e == ESTALE, "unexpected errno " << strerror(e));
+  }
+  bool again = FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("g"), std::ios::binary);
+    out << "after reconnect";
+  });
+  BOOST_REQUIRE(again);
+  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
+}
+
 BOOST_AUTO_TEST_CASE(dead_network_fails_with_eio_instead_of_hanging) {
   Proxied p("dead");
   std::ofstream(p.local + "/f") << "x";
