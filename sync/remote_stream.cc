@@ -5,7 +5,8 @@
 namespace skiff::sync {
 
 struct RemoteStreamReader::Slot {
-  std::mutex mu;  // guards done and result
+  uint32_t len = 0;  // bytes asked for: a shorter answer means EOF
+  std::mutex mu;     // guards done and result
   std::condition_variable cv;
   bool done = false;
   Result<std::string> result = Status::Io("pending");
@@ -26,10 +27,17 @@ void RemoteStreamReader::Issue() {
     // Past the expected size only one read at a time (it shows EOF or more data).
     if (next_offset_ > size_hint_ && !inflight_.empty()) break;
     auto slot = std::make_shared<Slot>();
+    // Up to the expected end plus one byte, so that the short answer shows EOF: a small
+    // file's read then counts its own size, not a whole chunk, against the SFTP
+    // client's in-flight byte window (5000 small files x 255 KiB kept the window full).
+    slot->len = chunk_;
+    if (next_offset_ <= size_hint_ && size_hint_ - next_offset_ < chunk_) {
+      slot->len = static_cast<uint32_t>(size_hint_ - next_offset_ + 1);
+    }
     inflight_.push_back(slot);
     uint64_t off = next_offset_;
-    next_offset_ += chunk_;
-    file_.ReadAsync(off, chunk_, [slot](Result<std::string> r) {
+    next_offset_ += slot->len;
+    file_.ReadAsync(off, slot->len, [slot](Result<std::string> r) {
       std::lock_guard<std::mutex> l(slot->mu);
       slot->result = std::move(r);
       slot->done = true;
@@ -50,7 +58,7 @@ Result<std::string> RemoteStreamReader::Next() {
     inflight_.pop_front();
     if (!slot->result.ok()) return slot->result.status();
     std::string data = std::move(slot->result).value();
-    if (data.size() < chunk_) {
+    if (data.size() < slot->len) {
       // Short read: EOF. Later slots were issued beyond it; drain them.
       eof_seen_ = true;
       for (auto& s : inflight_) {

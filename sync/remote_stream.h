@@ -29,8 +29,9 @@ class RemoteStreamReader {
   // The next bytes of the file; empty at EOF.
   Result<std::string> Next();
   // The file is expected to be `size` bytes (e.g. from a manifest): reads are not issued
-  // past the one that shows EOF, so a small file costs one read, not `depth`. A file
-  // that turns out longer is still read to its end, one read at a time past the hint.
+  // past the one that shows EOF, so a small file costs one read, not `depth`, and that
+  // read asks for size + 1 bytes, not a whole chunk. A file that turns out longer is
+  // still read to its end, one read at a time past the hint.
   void set_size_hint(uint64_t size) { size_hint_ = size; }
   uint64_t bytes_read() const { return consumed_; }
 

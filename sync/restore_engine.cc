@@ -24,8 +24,11 @@ constexpr size_t kHoleBlock = 4096;
 // reader's window (kReadDepth x max_read, only for long files).
 constexpr int kRestoreWorkers = 48;
 constexpr size_t kMaxPendingEntries = 1024;
-// Reads in flight per file: deep enough to keep a long file streaming at link speed.
-constexpr int kReadDepth = 32;
+// Reads in flight per file: deep enough to keep a long file streaming at link speed
+// (16 x 255 KiB = 4 MiB), and shallow enough that two long files leave room in the SFTP
+// client's window (64 requests, 16 MiB) for the small files' requests. At 32, two long
+// files filled the window and every reply woke all the workers blocked on it.
+constexpr int kReadDepth = 16;
 
 LocalMeta MetaOf(const ManifestEntry& e, bool owner) {
   LocalMeta m;

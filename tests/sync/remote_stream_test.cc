@@ -17,6 +17,7 @@ class CountingFile : public RemoteFile {
  public:
   explicit CountingFile(std::unique_ptr<RemoteFile> in) : in_(std::move(in)) {}
   std::atomic<int> reads{0};
+  std::atomic<uint64_t> asked{0};  // bytes asked for, summed over the reads
   Result<std::string> Read(uint64_t o, uint32_t n) override {
     ++reads;
     return in_->Read(o, n);
@@ -24,6 +25,7 @@ class CountingFile : public RemoteFile {
   Status Write(uint64_t o, std::string_view d) override { return in_->Write(o, d); }
   void ReadAsync(uint64_t o, uint32_t n, ReadCallback cb) override {
     ++reads;
+    asked += n;
     in_->ReadAsync(o, n, std::move(cb));
   }
   void WriteAsync(uint64_t o, std::string d, DoneCallback cb) override {
@@ -45,8 +47,8 @@ std::string Pattern(size_t n) {
 }
 
 // Reads `content` back through a reader with chunk 4096, depth 32 and the given hint;
-// returns the number of read requests.
-int ReadBack(const std::string& content, uint64_t hint) {
+// returns the number of read requests (and the bytes they asked for in *asked).
+int ReadBack(const std::string& content, uint64_t hint, uint64_t* asked = nullptr) {
   MemRemoteFs mem;
   {
     auto f = mem.Open("/f", OpenFlags::kWrite | OpenFlags::kCreate, 0600);
@@ -69,6 +71,7 @@ int ReadBack(const std::string& content, uint64_t hint) {
     }
   }
   BOOST_TEST(got == content);
+  if (asked) *asked = file.asked.load();
   return file.reads.load();
 }
 
@@ -81,4 +84,20 @@ BOOST_AUTO_TEST_CASE(remote_stream_reader_size_hint_bounds_read_ahead) {
   BOOST_TEST(ReadBack(Pattern(50000), 100) >= 13);      // longer than the hint: read to the end
   BOOST_TEST(ReadBack(Pattern(50000), 50000) == 13);    // 12 full chunks + the short one
   BOOST_TEST(ReadBack(Pattern(1000), UINT64_MAX) > 1);  // no hint: the whole window
+}
+
+// With a hint, the reads ask for the expected size plus the one byte that shows EOF, not
+// whole chunks (the SFTP client counts asked bytes against its in-flight window).
+BOOST_AUTO_TEST_CASE(remote_stream_reader_asks_only_for_the_hinted_size) {
+  uint64_t asked = 0;
+  BOOST_TEST(ReadBack(Pattern(200), 200, &asked) == 1);
+  BOOST_TEST(asked == 201u);
+  BOOST_TEST(ReadBack(Pattern(5000), 5000, &asked) == 2);  // 4096 + 905
+  BOOST_TEST(asked == 5001u);
+  BOOST_TEST(ReadBack(Pattern(8192), 8192, &asked) == 3);  // 4096 + 4096 + 1
+  BOOST_TEST(asked == 8193u);
+  // Longer than hinted: the hinted read comes back full, so reading goes on to the end.
+  BOOST_TEST(ReadBack(Pattern(5000), 100, &asked) == 3);  // 101, then 4096 (full), then short
+  // Shorter than hinted: the short answer is EOF all the same.
+  BOOST_TEST(ReadBack(Pattern(100), 5000) == 2);  // 4096 (short: EOF) and 905 in flight
 }
