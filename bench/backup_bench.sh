@@ -16,14 +16,19 @@
 # prints every run, then the medians and the ratios of the medians.
 #
 # usage: bench/backup_bench.sh   (env: SKIFF_BIN, BENCH_SCALE=1 full size, 0.1 = 10%;
-#        BENCH_REPEAT=1; BENCH_RESTIC=0 skips restic)
+#        BENCH_REPEAT=1; BENCH_RESTIC=0 skips restic; BENCH_TRACE_DIR=DIR records every
+#        SFTP request of skiff's backups in DIR/{full,incr}.REP for
+#        bench/sftp_trace_summary.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=${SKIFF_BIN:-build/cli/skiff}
 SCALE=${BENCH_SCALE:-1}
 REPEAT=${BENCH_REPEAT:-1}
 WITH_RESTIC=${BENCH_RESTIC:-1}
+TRACE_DIR=${BENCH_TRACE_DIR:-}
 W=$(mktemp -d /tmp/skiff-bench-XXXXXX)
+# tenv STEP: an `env` prefix that sets SKIFF_SFTP_TRACE when BENCH_TRACE_DIR is set.
+tenv() { [ -n "$TRACE_DIR" ] && echo "SKIFF_SFTP_TRACE=$TRACE_DIR/$1.$rep"; true; }
 RELAY_PID=""
 cleanup() {
   [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
@@ -60,17 +65,18 @@ for rep in $(seq "$REPEAT"); do
   rm -rf "$SRC" "$W/restore-skiff" "$W/restore-rsync" "$W/restore-restic" "$W/cache"
   rm -rf "$SFTP_LOCAL_DIR/repo" "$SFTP_LOCAL_DIR/restic"
   gen_source "$SRC"
+  [ -n "$TRACE_DIR" ] && mkdir -p "$TRACE_DIR" && rm -f "$TRACE_DIR/full.$rep" "$TRACE_DIR/incr.$rep"
   ssh "${SSHOPTS[@]}" skiff-plain rm -rf "$PLAIN_REMOTE_DIR/rs"
   ssh "${SSHOPTS[@]}" skiff-plain mkdir -p "$PLAIN_REMOTE_DIR/rs"
   [ "$WITH_RESTIC" = 1 ] && restic_ init >/dev/null
   results+=$(
-    run skiff-full "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
+    run skiff-full env $(tenv full) "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
     echo
     run rsync-full rsync -a -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s1/"
     echo
     if [ "$WITH_RESTIC" = 1 ]; then run restic-full "$W/restic" backup "$SRC"; echo; fi
     day2 "$SRC" >&2
-    run skiff-incr "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
+    run skiff-incr env $(tenv incr) "$SKIFF" backup "$SRC" skiff-sftp:/data/repo -q "${SSHOPTS[@]}"
     echo
     run rsync-incr rsync -a --link-dest=../s1 -e "$RSYNC_SSH" "$SRC/" "skiff-plain:$PLAIN_REMOTE_DIR/rs/s2/"
     echo

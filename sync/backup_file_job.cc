@@ -245,7 +245,42 @@ Status BackupFileJob::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime,
   return ApplyAttrs([&](const FileAttr& a) { return f.SetStat(a); }, mode, mtime, uid, gid);
 }
 
-Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature& sig) {
+namespace {
+
+// Byte ranges [begin, end) where `now` differs from `base` (and all of `now` past the end
+// of `base`); ranges closer than kPatchGap are merged, since a write request costs ~40
+// bytes of header.
+constexpr size_t kPatchGap = 64;
+std::vector<std::pair<size_t, size_t>> DiffRanges(std::string_view base, std::string_view now) {
+  std::vector<std::pair<size_t, size_t>> out;
+  const size_t common = std::min(base.size(), now.size());
+  size_t i = 0;
+  while (i < common) {
+    if (base[i] == now[i]) {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < common && base[j] != now[j]) ++j;
+    if (!out.empty() && i - out.back().second < kPatchGap)
+      out.back().second = j;
+    else
+      out.emplace_back(i, j);
+    i = j;
+  }
+  if (now.size() > common) {
+    if (!out.empty() && common - out.back().second < kPatchGap)
+      out.back().second = now.size();
+    else
+      out.emplace_back(common, now.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature& sig,
+                                   const std::string& base_path, const std::string* base_bytes) {
   std::string path = repo_.SignaturePath(hash);
   std::string dir = std::string(DirName(path));
   std::unique_lock<std::mutex> sig_lock(sig_mu_);
@@ -260,6 +295,21 @@ Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature&
     }
   }
   sig_lock.unlock();
+  const std::string bytes = sig.Encode();
+  // A signature changes where the file changed (same block size: the entries of
+  // unchanged blocks are equal at equal offsets), so a changed big file's new signature
+  // is mostly its old one: build it on the server from the old file. Correct as long as
+  // the old file on the server still holds `base_bytes`, which were just read from it
+  // (and checked by Decode), under the same lock that keeps other writers out.
+  std::vector<std::pair<size_t, size_t>> patch;
+  if (base_bytes && !base_path.empty() && fs_.caps().copy_data) {
+    patch = DiffRanges(*base_bytes, bytes);
+    size_t patched = 0;
+    for (const auto& [b, e] : patch) patched += e - b;
+    if (patched > bytes.size() / 2) base_bytes = nullptr;
+  } else {
+    base_bytes = nullptr;
+  }
   // Written aside and renamed without replacing: a signature file is complete or absent,
   // and an existing one (same content, same key) is kept.
   std::string tmp = NewTmpPath("sig");
@@ -267,7 +317,20 @@ Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature&
     SKIFF_ASSIGN_OR_RETURN(
         auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
     RemoteStreamWriter w(*f, fs_.caps().max_write);
-    SKIFF_RETURN_IF_ERROR(w.Append(sig.Encode()));
+    bool patched = false;
+    if (base_bytes) {
+      auto base = fs_.Open(base_path, OpenFlags::kRead);
+      if (base.ok() &&
+          fs_.CopyData(**base, 0, std::min(base_bytes->size(), bytes.size()), *f, 0).ok()) {
+        patched = true;
+        for (const auto& [b, e] : patch) {
+          Status st = w.WriteAt(b, std::string_view(bytes).substr(b, e - b));
+          if (!st.ok()) return st.WithContext("storing signature " + path);
+        }
+      }
+      if (base.ok()) (*base)->Close().IgnoreError();
+    }
+    if (!patched) SKIFF_RETURN_IF_ERROR(w.Append(bytes));
     SKIFF_RETURN_IF_ERROR(w.Finish(0));
     SKIFF_RETURN_IF_ERROR(f->Close());
   }
@@ -350,12 +413,16 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   }
   // The delta needs the previous version's signature and file; without them, upload.
   std::optional<FileSignature> base_sig;
+  std::string base_sig_bytes;  // as stored: the new signature is built from it
   std::unique_ptr<RemoteFile> base;
   if (prev_for_delta) {
     auto bytes = ReadWholeFile(fs_, repo_.SignaturePath(prev_for_delta->hash), kMaxSignatureBytes);
     if (bytes.ok()) {
       auto sig = FileSignature::Decode(*bytes);
-      if (sig.ok() && sig->file_size == prev_for_delta->size) base_sig = std::move(*sig);
+      if (sig.ok() && sig->file_size == prev_for_delta->size) {
+        base_sig = std::move(*sig);
+        base_sig_bytes = std::move(*bytes);
+      }
     }
     if (base_sig) {
       auto b = fs_.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
@@ -428,7 +495,10 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   r.bytes_sent = writer.bytes_sent();
   SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
   if (want_sig && r.size >= kDeltaMinSize && (!at_source || at_source->has_signature)) {
-    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, at_source ? at_source->signature : sb.Finish()));
+    SKIFF_RETURN_IF_ERROR(
+        PutSignature(r.hash, at_source ? at_source->signature : sb.Finish(),
+                     base_sig ? repo_.SignaturePath(prev_for_delta->hash) : std::string(),
+                     base_sig ? &base_sig_bytes : nullptr));
     r.has_signature = true;
   }
   return std::optional<FileResult>(r);

@@ -115,7 +115,12 @@ class BackupFileJob {
                        const ManifestEntry* prev_for_delta);
   // Hash (and, if asked, store the signature of) a local file without sending it.
   MaybeResult HashLocal(const std::string& local, const LocalStat& st, bool store_signature);
-  Status PutSignature(const std::string& hash, const FileSignature& sig);
+  // Stores `sig` as the signature of content `hash`. With `base_path` and `base_bytes`
+  // (a signature file on the server and its content, just read), the new file is built
+  // on the server from a copy-data of the base plus writes of the bytes that differ,
+  // when that sends less than half of the signature.
+  Status PutSignature(const std::string& hash, const FileSignature& sig,
+                      const std::string& base_path = "", const std::string* base_bytes = nullptr);
 
   const Repository& repo_;
   RemoteFs& fs_;

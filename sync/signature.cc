@@ -130,6 +130,11 @@ Result<FileSignature> FileSignature::Decode(std::string_view bytes) {
   return sig;
 }
 
+namespace {
+// Square root above which block sizes are powers of two (files > 1 MiB).
+constexpr uint64_t kStableBlockFrom = 1024;
+}  // namespace
+
 uint32_t ChooseBlockSize(uint64_t file_size) {
   if (file_size <= static_cast<uint64_t>(kMinBlockSize) * kMinBlockSize) return kMinBlockSize;
   if (file_size >= static_cast<uint64_t>(kMaxBlockSize) * kMaxBlockSize) return kMaxBlockSize;
@@ -138,6 +143,20 @@ uint32_t ChooseBlockSize(uint64_t file_size) {
   while (r * r > file_size) --r;
   while ((r + 1) * (r + 1) <= file_size) ++r;
   if (r >= kMaxBlockSize) return kMaxBlockSize;
+  if (r > kStableBlockFrom) {
+    // Above 1 MiB: the power of two nearest to the square root (in log scale), so the
+    // block size stays the same while a file grows (or shrinks) by less than half its
+    // size either side of 2^(2k+1) bytes. A growing log then keeps its blocks: the new
+    // signature is the old one plus entries for the appended blocks, which the engine
+    // stores by patching the old signature file on the server instead of uploading all
+    // of it (BackupFileJob::PutSignature). The cost is at most sqrt(2) larger or smaller
+    // blocks than the square root (signature vs literal bytes balance, as in rsync).
+    uint64_t p = kStableBlockFrom;
+    while (p * 2 <= r) p *= 2;
+    // r in [p, 2p): nearer to 2p in log scale when r*r >= 2*p*p.
+    if (r * r >= 2 * p * p) p *= 2;
+    return static_cast<uint32_t>(std::min<uint64_t>(p, kMaxBlockSize));
+  }
   return static_cast<uint32_t>(r) & ~7u;
 }
 

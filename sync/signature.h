@@ -10,9 +10,9 @@
 // right after the previous match it compares the 64-bit strong hash alone). XXH3 is not
 // cryptographic, but for non-adversarial data the chance that some wrong block slips
 // through is about (number of strong comparisons) / 2^64, i.e. below 2^-40 even for
-// terabytes. The engine does not rely on that alone: after rebuilding a file it checks the
-// whole-file xxh128 recorded for the new content and falls back to uploading the file in
-// full on a mismatch, so a collision costs time, never correctness.
+// terabytes. Over plain SFTP the engine cannot verify a rebuilt file on the server (it
+// cannot hash it there, and reading it back costs the whole file), so this bound is what
+// protects a delta-built file; `skiff check --read-data` reads everything back.
 //
 // Encoded format, version 1 (all integers little-endian):
 //   offset  size  field
@@ -79,9 +79,19 @@ struct FileSignature {
 // is smallest near block_size ~ sqrt(file_size) (the ratio constant does not matter much:
 // the curve is flat around the minimum). Below 700 bytes the per-block bookkeeping and the
 // copy instructions cost more than they save, so files up to 700^2 bytes use 700-byte
-// blocks; above, sqrt(size) rounded down to a multiple of 8, capped at 128 KiB (reached
-// at 16 GiB) so a change never costs more than ~256 KiB of literal and the matcher's
-// window stays small. Examples: 1 MiB -> 1024, 200 MiB -> 14480, 1 GiB -> 32768.
+// blocks; up to 1 MiB, sqrt(size) rounded down to a multiple of 8; above, the power of
+// two nearest to sqrt(size), so that a growing file keeps its block size (its new
+// signature then shares the old one's entries); capped at 128 KiB (reached at 16 GiB) so
+// a change never costs more than ~256 KiB of literal and the matcher's window stays
+// small. Examples: 1 MiB -> 1024, 70 MB -> 8192, 200 MiB -> 16384, 1 GiB -> 32768.
+//
+// Why the strong hash stays 8 bytes (rsync sends 2-4): rsync's receiver checks the
+// rebuilt file's whole-file checksum and redoes the file with longer hashes on a
+// mismatch. Over plain SFTP the rebuilt file is on the server, which cannot hash it, so
+// a false block match would go unnoticed (reading it back costs the whole file). With
+// 4-byte strong hashes a 200 MiB file with 14 000 blocks would see ~650 000 weak hits
+// per pass and a silent corruption chance of ~1e-4 per such file; 8 bytes keep it
+// below 1e-13.
 uint32_t ChooseBlockSize(uint64_t file_size);
 
 // Builds a FileSignature from a file fed in any chunk sizes.

@@ -19,7 +19,15 @@ BOOST_AUTO_TEST_CASE(block_size_grows_like_sqrt_within_bounds) {
   BOOST_TEST(ChooseBlockSize(1) == 700u);
   BOOST_TEST(ChooseBlockSize(700ull * 700) == 700u);
   BOOST_TEST(ChooseBlockSize(1ull << 20) == 1024u);
-  BOOST_TEST(ChooseBlockSize(200ull << 20) == 14480u);  // sqrt = 14481.5
+  BOOST_TEST(ChooseBlockSize(200ull << 20) == 16384u);  // sqrt = 14481.5 -> nearest 2^k
+  BOOST_TEST(ChooseBlockSize(4ull << 20) == 2048u);     // sqrt = 2048
+  BOOST_TEST(ChooseBlockSize(5ull << 20) == 2048u);     // sqrt = 2289.8 < 2048 * sqrt(2)
+  BOOST_TEST(ChooseBlockSize(9ull << 20) == 4096u);     // sqrt = 3072 > 2048 * sqrt(2)
+  // Above 1 MiB a growing file keeps its block size (its signature entries carry over):
+  // the benchmark's 70 MB log before and after 1 MiB is appended, and 3 MiB + 100 KiB.
+  BOOST_TEST(ChooseBlockSize(70000000) == 8192u);
+  BOOST_TEST(ChooseBlockSize(70000000 + (1 << 20)) == 8192u);
+  BOOST_TEST(ChooseBlockSize(3ull << 20) == ChooseBlockSize((3ull << 20) + 100 * 1024));
   BOOST_TEST(ChooseBlockSize(1ull << 30) == 32768u);
   BOOST_TEST(ChooseBlockSize(1ull << 40) == 128u * 1024);
   BOOST_TEST(ChooseBlockSize(UINT64_MAX) == 128u * 1024);
