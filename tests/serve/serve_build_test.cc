@@ -19,7 +19,9 @@
 #include "sync/content_hash.h"
 #include "sync/serve_server.h"
 #include "sync/signature.h"
+#include "tests/support/serve_pipe.h"
 #include "tests/support/test_data.h"
+#include "tests/support/tree_state.h"
 #include "transport/process_channel.h"
 #include "transport/serve_remote_fs.h"
 
@@ -29,26 +31,12 @@ namespace fs = std::filesystem;
 using namespace skiff;
 
 using skiff::testing::RandomBytes;
-void WriteFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
+using skiff::testing::ReadFile;
+using skiff::testing::WriteFile;
 // Every entry under `root` (not following symlinks): mode, mtime, size, content (not the
 // link count: removing a scratch link to a published file lowers it legitimately).
 std::map<std::string, std::string> TreeState(const fs::path& root) {
-  std::map<std::string, std::string> m;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    struct stat st;
-    lstat(it->path().c_str(), &st);
-    std::string v = std::to_string(st.st_mode) + "/" +
-                    std::to_string(S_ISDIR(st.st_mode) ? 0 : st.st_mtime) + "/" +
-                    std::to_string(st.st_size);
-    if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
-    m[fs::relative(it->path(), root).string()] = v;
-  }
-  return m;
+  return skiff::testing::TreeState(root, {.link_targets = false});
 }
 
 struct Fixture {
@@ -69,14 +57,9 @@ struct Fixture {
   }
   ~Fixture() { fs::remove_all(dir); }
   std::unique_ptr<ServeRemoteFs> Serve(const std::string& mode) {
-    std::vector<std::string> argv{getenv("SKIFF_BIN"), "serve", "--root", repo.string()};
-    if (!mode.empty()) argv.push_back(mode);
-    auto ch = ProcessChannel::Spawn(argv);
-    BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
-    auto f = ServeRemoteFs::Create(std::move(ch).value());
-    BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
-    BOOST_REQUIRE((*f)->server_build());
-    return std::move(f).value();
+    auto f = skiff::testing::SpawnServe(repo, mode);
+    BOOST_REQUIRE(f->server_build());
+    return f;
   }
   // Everything but the scratch areas.
   std::map<std::string, std::string> Published() {

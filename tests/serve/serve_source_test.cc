@@ -23,6 +23,7 @@
 #include "sync/serve_source_fs.h"
 #include "sync/serve_source_protocol.h"
 #include "sync/signature.h"
+#include "tests/support/serve_pipe.h"
 #include "tests/support/test_data.h"
 #include "transport/mem_remote_fs.h"
 #include "transport/process_channel.h"
@@ -35,30 +36,16 @@ using namespace skiff;
 using namespace skiff::sync;
 
 using skiff::testing::RandomBytes;
-void WriteFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
+using skiff::testing::ReadFile;
+using skiff::testing::WriteFile;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/skiff-pull-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : skiff::testing::TempDir {
+  TempDir() : skiff::testing::TempDir("skiff-pull-test") {}
 };
 
 std::unique_ptr<ServeSourceFs> StartSource(const fs::path& root,
                                            const std::string& mode = "--read-only") {
-  std::vector<std::string> argv{getenv("SKIFF_BIN"), "serve", "--root", root.string()};
-  if (!mode.empty()) argv.push_back(mode);
-  auto ch = ProcessChannel::Spawn(argv);
-  BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
-  auto remote = ServeRemoteFs::Create(std::move(ch).value());
-  BOOST_REQUIRE_MESSAGE(remote.ok(), remote.status().ToString());
-  auto src = ServeSourceFs::Create(std::move(remote).value());
+  auto src = ServeSourceFs::Create(skiff::testing::SpawnServe(root, mode));
   BOOST_REQUIRE_MESSAGE(src.ok(), src.status().ToString());
   return std::move(src).value();
 }

@@ -17,7 +17,9 @@
 #include "sync/posix_local_fs.h"
 #include "sync/repository.h"
 #include "sync/serve_policy.h"
+#include "tests/support/serve_pipe.h"
 #include "tests/support/test_data.h"
+#include "tests/support/tree_state.h"
 #include "transport/process_channel.h"
 #include "transport/serve_remote_fs.h"
 
@@ -28,49 +30,14 @@ using namespace skiff;
 using namespace skiff::sync;
 
 using skiff::testing::RandomBytes;
-void WriteFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
+using skiff::testing::ReadFile;
+using skiff::testing::TreeState;  // type, mode, mtime, size, content / link target
+using skiff::testing::WriteFile;
+const auto StartServe = skiff::testing::SpawnServe;
 
-// Every entry under `root` (not following symlinks): type, mode, mtime, content.
-std::map<std::string, std::string> TreeState(const fs::path& root) {
-  std::map<std::string, std::string> m;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    struct stat st;
-    lstat(it->path().c_str(), &st);
-    // Directory mtimes change legitimately (taking and releasing the lock, the scratch
-    // area); what they hold is compared entry by entry.
-    int64_t mtime = S_ISDIR(st.st_mode) ? 0 : st.st_mtime;
-    std::string v =
-        std::to_string(st.st_mode) + "/" + std::to_string(mtime) + "/" + std::to_string(st.st_size);
-    if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
-    if (S_ISLNK(st.st_mode)) v += "/" + fs::read_symlink(it->path()).string();
-    m[fs::relative(it->path(), root).string()] = v;
-  }
-  return m;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/skiff-serve-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : skiff::testing::TempDir {
+  TempDir() : skiff::testing::TempDir("skiff-serve-test") {}
 };
-
-std::unique_ptr<ServeRemoteFs> StartServe(const fs::path& root, const std::string& mode) {
-  std::vector<std::string> argv{getenv("SKIFF_BIN"), "serve", "--root", root.string()};
-  if (!mode.empty()) argv.push_back(mode);
-  auto ch = ProcessChannel::Spawn(argv);
-  BOOST_REQUIRE_MESSAGE(ch.ok(), ch.status().ToString());
-  auto fs = ServeRemoteFs::Create(std::move(ch).value());
-  BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
-  return std::move(fs).value();
-}
 
 Result<BackupStats> Backup(RemoteFs& remote, const fs::path& src, const fs::path& cache,
                            int64_t now) {

@@ -3,8 +3,11 @@
 // SshdFixture drives tests/support/sshd-env (the same setup scripts and benchmarks use):
 // a free loopback port, a generated ed25519 host key and user keys, its own sshd_config,
 // pid file and log, in a fresh directory under /tmp plus a root-owned base under
-// /var/lib/skiff-test (ChrootDirectory needs a root-owned path). sshd runs as root and is
-// stopped by its own pid; the machine's sshd and ~/.ssh are never touched.
+// /var/lib/skiff-test (ChrootDirectory needs a root-owned path). sshd runs as root in its
+// own session (setsid). Stopping it stops everything it started: its process group, its
+// descendants (per-connection sshd and session commands, which call setsid() themselves)
+// and session processes marked SKIFF_SSHD_ENV_DIR=dir() (sshd_config SetEnv); never
+// anything else. The machine's sshd and ~/.ssh are never touched.
 //
 // Accounts, reachable through the Host aliases in ssh_config_path():
 //   skiff-plain       a normal shell account; plain_local_dir() is a writable directory
@@ -45,13 +48,15 @@ class SshdFixture {
   SshdFixture();
   // Same, as a Result.
   static Result<std::unique_ptr<SshdFixture>> Create();
-  // Stops sshd (SIGTERM, then SIGKILL after a bound) and removes its directories.
+  // Stops sshd and its sessions (SIGTERM, then SIGKILL after a bound) and removes its
+  // directories; prints what survived SIGKILL, if anything, to stderr.
   ~SshdFixture();
   SshdFixture(const SshdFixture&) = delete;
   SshdFixture& operator=(const SshdFixture&) = delete;
 
-  // Stops sshd, keeping keys, config and port: connections then fail (port refuses)
-  // until Start(). Idempotent.
+  // Stops sshd and ends its open sessions, keeping keys, config and port: connections
+  // then fail (port refuses) until Start(). Fails naming any process that survived
+  // SIGKILL. Idempotent.
   Status Stop();
   // Starts sshd again on the same port with the same host key. Idempotent.
   Status Start();

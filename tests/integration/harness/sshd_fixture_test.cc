@@ -4,7 +4,9 @@
 #include "tests/support/sshd_fixture.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -255,4 +257,59 @@ BOOST_AUTO_TEST_CASE(an_environment_whose_owner_died_is_cleaned_up_by_the_next_s
   BOOST_REQUIRE_MESSAGE(next.ok(), next.status().ToString());
   BOOST_TEST(ProcessGone(orphan));
   BOOST_TEST(!fs::exists(dir));
+}
+
+// A session still running when sshd stops ends with it, whether by Stop() or by the
+// destructor. Its command and the per-connection sshd each call setsid(), so they are
+// outside sshd's own process group: a group kill alone would leave them behind.
+BOOST_AUTO_TEST_CASE(stop_and_destructor_end_the_sessions_sshd_started) {
+  for (bool by_destructor : {false, true}) {
+    BOOST_TEST_CONTEXT((by_destructor ? "destructor" : "Stop()")) {
+      auto f = SshdFixture::Create();
+      BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+      int out[2];
+      BOOST_REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+      const std::string config = (*f)->ssh_config_path();
+      pid_t client = ::fork();
+      BOOST_REQUIRE(client >= 0);
+      if (client == 0) {
+        ::dup2(out[1], STDOUT_FILENO);
+        ::execlp("ssh", "ssh", "-F", config.c_str(), "skiff-plain", "echo $$; exec sleep 300",
+                 static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      ::close(out[1]);
+      // The remote command's pid, within 30 s.
+      std::string line;
+      pollfd p{out[0], POLLIN, 0};
+      char c;
+      while (line.find('\n') == std::string::npos && ::poll(&p, 1, 30000) == 1 &&
+             ::read(out[0], &c, 1) == 1)
+        line += c;
+      ::close(out[0]);
+      pid_t remote = line.empty() ? 0 : static_cast<pid_t>(std::atol(line.c_str()));
+      BOOST_REQUIRE_MESSAGE(remote > 0, "no pid from the session; sshd log:\n" << (*f)->LogTail());
+      BOOST_REQUIRE(!ProcessGone(remote));
+      BOOST_TEST(::getpgid(remote) != (*f)->pid());  // not in sshd's group
+      if (by_destructor) {
+        f->reset();
+      } else {
+        skiff::Status st = (*f)->Stop();
+        BOOST_REQUIRE_MESSAGE(st.ok(), st.ToString());
+      }
+      BOOST_TEST(ProcessGone(remote));  // stop waits until its processes are gone
+      // The client sees its connection close; bounded wait, then clean up regardless.
+      int status = 0;
+      bool exited = false;
+      for (int i = 0; i < 100 && !exited; ++i) {
+        exited = ::waitpid(client, &status, WNOHANG) == client;
+        if (!exited) ::usleep(100 * 1000);
+      }
+      BOOST_TEST(exited, "ssh client still running 10 s after its server stopped");
+      if (!exited) {
+        ::kill(client, SIGKILL);
+        ::waitpid(client, &status, 0);
+      }
+    }
+  }
 }
