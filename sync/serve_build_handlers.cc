@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <optional>
 
@@ -73,6 +74,11 @@ struct ServeBuildHandlers::Build {
   uint64_t sig_block_size = 0;
   bool replace = false;      // kReplace: an existing dst is replaced at the end
   bool tmp_created = false;  // tmp is ours (created exclusively) until it is renamed
+  dev_t dev = 0;             // tmp's identity, for RevokePublished
+  ino_t ino = 0;
+  // Set (under the server's exclusive publish lock) once tmp, or a directory holding it,
+  // was published: the build's later requests are refused and its file left alone.
+  std::atomic<bool> revoked{false};
   ~Build() {
     if (base >= 0) close(base);
     if (out >= 0) close(out);
@@ -214,6 +220,13 @@ bool ServeBuildHandlers::WellFormedBuild(std::string_view payload, uint32_t* id)
   return r.done();
 }
 
+void ServeBuildHandlers::RevokePublished(const struct stat& published) {
+  std::lock_guard<std::mutex> l(builds_mu_);
+  for (auto& [id, b] : builds_)
+    if (S_ISDIR(published.st_mode) || (b->dev == published.st_dev && b->ino == published.st_ino))
+      b->revoked = true;
+}
+
 void ServeBuildHandlers::Drop(uint32_t id) {
   std::unique_ptr<Build> owned;
   {
@@ -258,6 +271,13 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
   // Only this build's own (ordered) requests remove it, so `b` stays valid here.
   if (!found) return Status::Invalid("no build " + std::to_string(id));
   Build& b = *found;
+  if (b.revoked) {
+    b.tmp_created = false;  // published: no longer ours to remove
+    std::string what = b.tmp.rel;
+    Drop(id);
+    return Status::Permission(what +
+                              " was published while it was being built; the build is revoked");
+  }
   if (flags & kAbort) {
     Drop(id);
     return std::string();
@@ -328,6 +348,8 @@ Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r, bool replac
   auto& bb = *raw;
   struct stat ost;
   if (fstat(out, &ost) != 0) return ErrnoStatus(errno, bb.tmp.rel);
+  bb.dev = ost.st_dev;
+  bb.ino = ost.st_ino;
   SKIFF_RETURN_IF_ERROR(policy_.CheckWriteHandle(bb.tmp, ost));
   if (sig_block != 0) {
     bb.sig_block_size = std::clamp<uint32_t>(sig_block, kMinBlockSize, kMaxBlockSize);

@@ -55,6 +55,8 @@
 // next backup clears).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -97,6 +99,13 @@ class ServeBuildHandlers {
   // Handles one request; the result fields of the reply, or its failure. A short or
   // malformed payload leaves `r` not ok (the caller ends the session).
   Result<std::string> Handle(serve::Op op, serve::PayloadReader& r);
+  // After a rename published `published` (its lstat from before the rename) out of the
+  // scratch area: every build writing that file (by device and inode, so a hard link
+  // of a build's scratch file counts), or every build when it is a directory, is
+  // revoked: its later requests fail with kPermission and its file is not touched
+  // again, so nothing published changes through a build begun before. Call it while
+  // no build request runs (ServeServer holds its publish lock exclusively).
+  void RevokePublished(const struct stat& published);
 
  private:
   struct Build;

@@ -659,6 +659,7 @@ Result<std::string> ServeServer::DoRename(PayloadReader& r) {
     for (auto& [h, f] : handles_)
       if (f.write && (S_ISDIR(st.st_mode) || (f.dev == st.st_dev && f.ino == st.st_ino)))
         f.revoked = true;
+    build_.RevokePublished(st);
   }
   return Empty();
 }

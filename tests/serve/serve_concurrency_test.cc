@@ -254,6 +254,60 @@ BOOST_FIXTURE_TEST_CASE(a_connection_ending_mid_stream_publishes_nothing_half_bu
   BOOST_TEST(ReadFile(repo / spec.dst) == base);
 }
 
+// A build's scratch file published while the build is still open (the directory holding
+// it renamed to a snapshot name, or a hard link of it renamed into .skiff/manifests):
+// the build's later requests are refused and the published bytes stay as they were.
+BOOST_FIXTURE_TEST_CASE(a_build_published_while_open_is_revoked, Fixture) {
+  RawSession s(repo, "--append-only");
+  auto reply = [&](uint32_t want_id) {
+    auto f = s.Next();
+    BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+    BOOST_REQUIRE(f->id == want_id);
+    return serve::DecodeReply(f->payload).status();
+  };
+  auto literal = [](uint32_t build, const std::string& text) {
+    return serve::PayloadWriter().U32(build).U8(0).U32(1).U8(1).Str(text).Take();
+  };
+  // Build 1 writes inside snapshots/.incomplete; build 2 in .skiff/tmp.
+  s.Send(serve::Op::kBuild, 1,
+         Begin(1, 0, "", "snapshots/.incomplete/a.tmp", "snapshots/.incomplete/a") +
+             serve::PayloadWriter().U32(1).U8(1).Str("first").Take());
+  BOOST_TEST(reply(1).ok());
+  s.Send(serve::Op::kBuild, 2,
+         Begin(2, 0, "", ".skiff/tmp/b.tmp", ".skiff/tmp/b") +
+             serve::PayloadWriter().U32(1).U8(1).Str("second").Take());
+  BOOST_TEST(reply(2).ok());
+  // Publish both: the directory by rename, build 2's file through a hard link.
+  s.Send(serve::Op::kRename, 3,
+         serve::PayloadWriter()
+             .Str("snapshots/.incomplete")
+             .Str("snapshots/2026-03-03T000000Z")
+             .U8(0)
+             .Take());
+  BOOST_TEST(reply(3).ok());
+  s.Send(serve::Op::kHardlink, 4,
+         serve::PayloadWriter().Str(".skiff/tmp/b.tmp").Str(".skiff/tmp/b.link").Take());
+  BOOST_TEST(reply(4).ok());
+  s.Send(serve::Op::kRename, 5,
+         serve::PayloadWriter()
+             .Str(".skiff/tmp/b.link")
+             .Str(".skiff/manifests/2026-03-03T000000Z")
+             .U8(0)
+             .Take());
+  BOOST_TEST(reply(5).ok());
+  // More bytes for both builds: refused.
+  s.Send(serve::Op::kBuild, 6, literal(1, "-changed after publishing"));
+  Status r6 = reply(6);
+  BOOST_TEST(r6.code() == Code::kPermission, r6);
+  BOOST_TEST(r6.message().find("revoked") != std::string::npos, r6);
+  s.Send(serve::Op::kBuild, 7, literal(2, "-changed after publishing"));
+  Status r7 = reply(7);
+  BOOST_TEST(r7.code() == Code::kPermission, r7);
+  BOOST_TEST(s.ExitStatus() == 0);
+  BOOST_TEST(ReadFile(repo / "snapshots/2026-03-03T000000Z/a.tmp") == "first");
+  BOOST_TEST(ReadFile(repo / ".skiff/manifests/2026-03-03T000000Z") == "second");
+}
+
 BOOST_AUTO_TEST_CASE(ordered_work_pool_keeps_each_keys_order_and_bounds_the_queue) {
   std::mutex mu;
   std::map<uint64_t, std::vector<int>> seen;
