@@ -17,23 +17,9 @@ cd "$(dirname "$0")/.."
 SKIFF_SRC_BIN=${SKIFF_BIN:-build/cli/skiff}
 SCALE=${BENCH_SCALE:-1}
 REPEAT=${BENCH_REPEAT:-3}
-W=$(mktemp -d /tmp/skiff-serve-bench-XXXXXX)
-chmod 755 "$W"
-RELAY_PID=""
-cleanup() {
-  [ -n "$RELAY_PID" ] && kill "$RELAY_PID" 2>/dev/null || true
-  tests/support/sshd-env stop "$W/sshd" >/dev/null 2>&1 || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
 . bench/lib.sh
-
-tests/support/sshd-env start "$W/sshd" >/dev/null
-. "$W/sshd/env"
-# The restricted account runs skiff: a copy it can execute.
-SKIFF="$W/skiff"
-cp "$SKIFF_SRC_BIN" "$SKIFF"
-chmod 755 "$SKIFF"
+bench_start_sshd skiff-serve-bench
+copy_skiff "$SKIFF_SRC_BIN"
 
 start_relay
 export XDG_CACHE_HOME="$W/cache"
@@ -45,8 +31,7 @@ for rep in $(seq "$REPEAT"); do
   gen_source "$W/src"
   mkdir -p "$W/repo"
   chown skiff-restricted: "$W/repo"
-  LINE=$("$SKIFF" authorize --key "$W/sshd/keys/restricted.pub" --root "$W/repo" --append-only --skiff "$SKIFF")
-  KEY=$(tests/support/sshd-env add-key "$W/sshd" skiff-restricted "${LINE%%\" ssh-*}\"" | tail -n 1)
+  KEY=$(restricted_key "$W/repo" --append-only)
   ssh "${SSHOPTS[@]}" skiff-plain rm -rf "$PLAIN_REMOTE_DIR/rs"
   ssh "${SSHOPTS[@]}" skiff-plain mkdir -p "$PLAIN_REMOTE_DIR/rs"
   rm -rf "$W/cache"
@@ -67,19 +52,4 @@ for rep in $(seq "$REPEAT"); do
   diff -r "$W/src" "$W/repo/snapshots/$snap/src" >/dev/null && echo "# rep $rep: serve snapshot identical to the source" >&2 ||
     echo "# rep $rep: SERVE SNAPSHOT DIFFERS" >&2
 done
-echo "step           wall_s  peak_rss_KiB  wire_bytes"
-echo "$results" | awk 'NF==4 {printf "%-14s %7s %13s %11s\n", $1, $2, $3, $4}'
-echo "$results" | awk 'NF==4' | python3 -c '
-import sys, statistics
-rows = {}
-for l in sys.stdin:
-    n, w, r, b = l.split(); rows.setdefault(n, []).append((float(w), int(r), int(b)))
-med = {n: [statistics.median(x[i] for x in v) for i in range(3)] for n, v in rows.items()}
-print("medians over %d runs:" % len(next(iter(rows.values()))))
-for n, (w, r, b) in sorted(med.items()):
-    print("  %-12s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
-for step in ("full", "incr"):
-    s, r = med.get("serve-" + step), med.get("rsync-" + step)
-    if s and r and r[0] > 0 and r[2] > 0:
-        print("  %-5s serve/rsync: wall %.2fx  wire %.2fx" % (step, s[0] / r[0], s[2] / r[2]))
-'
+echo "$results" | print_results serve rsync "serve/rsync"
