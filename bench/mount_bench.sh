@@ -31,62 +31,9 @@ want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 [[ -x $SKIFF && -x $PROXY ]] || { echo "build skiff and skiff-faultproxy in $BUILD first" >&2; exit 2; }
 command -v sshfs >/dev/null || { echo "sshfs is not installed" >&2; exit 2; }
 
-WORK=$(mktemp -d /tmp/skiff-bench-XXXXXX)
-ENVDIR=$WORK/sshd
-PROXY_PID=
-cleanup() {
-  for m in "$WORK"/mnt-*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m"; done
-  [[ -n $PROXY_PID ]] && kill "$PROXY_PID" 2>/dev/null || true
-  tests/support/sshd-env stop "$ENVDIR" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-tests/support/sshd-env start "$ENVDIR" >/dev/null
-# shellcheck disable=SC1091
-source "$ENVDIR/env"
-DATA=$PLAIN_LOCAL_DIR/bench
-mkdir -p "$DATA" && chmod 777 "$DATA"
-
-# median X...: the median, or "-" with no figures (a workload or kind not run)
-median() {
-  python3 -c 'import sys,statistics; a=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(a) if a else "-")' "$@"
-}
-# ratio A B: A / B, or "-" when either is missing
-ratio() { python3 -c 'import sys; a,b=sys.argv[1:]; print("-" if "-" in (a,b) else "%.2fx" % (float(a)/max(float(b),1e-9)))' "$1" "$2"; }
-now() { date +%s.%N; }
-# elapsed CMD...: seconds taken by CMD (which must succeed)
-elapsed() { local t0; t0=$(now); "$@"; python3 -c "print($(now) - $t0)"; }
-
-# mount_fs KIND PORT MNT: mounts with skiff or sshfs through PORT (returns when mounted).
-mount_fs() {
-  local kind=$1 port=$2 mnt=$3
-  mkdir -p "$mnt"
-  if [[ $kind == skiff ]]; then
-    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER${SKIFF_OPTS:+,$SKIFF_OPTS}" \
-      "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
-  else
-    sshfs -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
-      "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
-  fi
-}
-umount_fs() {
-  fusermount3 -u "$1"
-  sleep 0.3  # let the daemon exit before the next mount
-}
-
-make_tree() {  # make_tree DIR N: N small files (1..8 KiB) in 100 directories
-  local dir=$1 n=$2
-  python3 - "$dir" "$n" <<'EOF'
-import os, random, sys
-d, n = sys.argv[1], int(sys.argv[2])
-random.seed(1)
-for i in range(n):
-    sub = os.path.join(d, "d%03d" % (i % 100))
-    os.makedirs(sub, exist_ok=True)
-    with open(os.path.join(sub, "f%05d" % i), "wb") as f:
-        f.write(os.urandom(random.randint(1024, 8192)))
-EOF
-}
+# shellcheck source=bench/mount_lib.sh
+source bench/mount_lib.sh
+mount_bench_setup skiff-bench
 
 declare -A RESULT
 run_case() {  # run_case RTT_MS PORT
@@ -160,12 +107,8 @@ for rtt in $RTTS; do
   if [[ $rtt == 0 ]]; then
     run_case 0 "$SSHD_PORT"
   else
-    "$PROXY" --listen 0 --to "127.0.0.1:$SSHD_PORT" --delay-ms $((rtt / 2)) > "$WORK/proxy.out" &
-    PROXY_PID=$!
-    for _ in $(seq 50); do [[ -s $WORK/proxy.out ]] && break; sleep 0.1; done
-    port=$(head -1 "$WORK/proxy.out")
-    tests/support/sshd-env trust-port "$ENVDIR" "$port" >/dev/null
-    run_case "$rtt" "$port"
-    kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=
+    start_delay_proxy "$rtt"
+    run_case "$rtt" "$PROXY_PORT"
+    stop_delay_proxy
   fi
 done
