@@ -31,13 +31,8 @@ using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
 
 using skiff::testing::RandomBytes;
-
-void WriteFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-
-std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
+using skiff::testing::ReadFile;
+using skiff::testing::WriteFile;
 
 struct Env {
   SshdFixture sshd;

@@ -22,67 +22,31 @@
 
 #include "sync/content_hash.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/skiff_ssh_env.h"
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_data.h"
+#include "tests/support/tree_state.h"
 #include "transport/serve_remote_fs.h"
-#include "transport/ssh_connection.h"
-#include "transport/ssh_options.h"
 
 extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
-using skiff::testing::RunProcess;
-using skiff::testing::SshdFixture;
-
 using skiff::testing::RandomBytes;
-void WriteFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-std::string ReadFile(const fs::path& p) { return skiff::testing::ReadLocalFile(p); }
+using skiff::testing::ReadFile;
+using skiff::testing::WriteFile;
+// Mode, mtime (not of directories), size, link count and content of every entry.
 std::map<std::string, std::string> TreeState(const fs::path& root) {
-  std::map<std::string, std::string> m;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    struct stat st;
-    lstat(it->path().c_str(), &st);
-    // Directory mtimes change legitimately (taking and releasing the lock, the scratch
-    // area); what they hold is compared entry by entry.
-    int64_t mtime = S_ISDIR(st.st_mode) ? 0 : st.st_mtime;
-    std::string v = std::to_string(st.st_mode) + "/" + std::to_string(mtime) + "/" +
-                    std::to_string(st.st_size) + "/" + std::to_string(st.st_nlink);
-    if (S_ISREG(st.st_mode)) v += "/" + ReadFile(it->path());
-    m[fs::relative(it->path(), root).string()] = v;
-  }
-  return m;
+  return skiff::testing::TreeState(root, {.nlink = true, .link_targets = false});
 }
-
 // "" when equal, else the entries that differ.
-std::string Diff(const std::map<std::string, std::string>& a,
-                 const std::map<std::string, std::string>& b) {
-  std::string d;
-  for (auto& [k, v] : a)
-    if (!b.count(k) || b.at(k) != v) d += "changed or removed: " + k + "\n";
-  for (auto& [k, v] : b)
-    if (!a.count(k)) d += "added: " + k + "\n";
-  return d;
-}
+const auto Diff = skiff::testing::TreeDiff;
 
-struct Env {
-  SshdFixture sshd;
-  fs::path tmp, src, repo, bin;
-  Env() {
-    char tmpl[] = "/tmp/skiff-serve-it-XXXXXX";
-    tmp = mkdtemp(tmpl);
-    chmod(tmp.c_str(), 0755);
-    // The account must be able to execute skiff: copy it out of the build tree.
-    fs::create_directories(tmp / "bin");
-    bin = tmp / "bin/skiff";
-    fs::copy_file(getenv("SKIFF_BIN"), bin);
-    chmod(bin.c_str(), 0755);
+struct Env : skiff::testing::SkiffSshEnv {
+  fs::path src, repo;
+  Env() : SkiffSshEnv("skiff-serve-it") {
     src = tmp / "src";
     WriteFile(src / "docs/a.txt", "alpha\n");
     WriteFile(src / "docs/b.txt", "beta\n");
@@ -95,62 +59,19 @@ struct Env {
     BOOST_REQUIRE(pw);
     BOOST_REQUIRE(chown(repo.c_str(), pw->pw_uid, pw->pw_gid) == 0);
   }
-  ~Env() { fs::remove_all(tmp); }
 
-  skiff::testing::ProcessResult Run(std::vector<std::string> argv,
-                                    std::vector<std::string> env = {}) {
-    skiff::testing::ProcessOptions o;
-    o.extra_env = std::move(env);
-    auto r = RunProcess(argv, o);
-    BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-    BOOST_TEST_MESSAGE(skiff::testing::JoinArgv(argv) << " -> " << r->exit_code << "\n" << r->err);
-    return *r;
-  }
   // A key for skiff-restricted with the line `skiff authorize` prints for `mode`.
-  std::string Key(const std::string& mode) {
-    auto r = Run({bin.string(), "authorize", "--key", sshd.restricted_key_path() + ".pub", "--root",
-                  repo.string(), mode, "--skiff", bin.string()});
-    BOOST_REQUIRE_EQUAL(r.exit_code, 0);
-    std::string line = r.out;
-    BOOST_TEST(line.rfind("restrict,command=\"", 0) == 0u, line);
-    size_t key_at = line.find("\" ssh-");
-    BOOST_REQUIRE(key_at != std::string::npos);
-    auto key = sshd.AddRestrictedKey(line.substr(0, key_at + 1));
-    BOOST_REQUIRE_MESSAGE(key.ok(), key.status().ToString());
-    return *key;
-  }
+  std::string Key(const std::string& mode) { return AuthorizeKey(repo, mode); }
   skiff::testing::ProcessResult Skiff(std::vector<std::string> args, const std::string& key) {
-    std::vector<std::string> argv{bin.string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.insert(argv.end(), {"-F", sshd.ssh_config_path()});
-    if (!key.empty()) argv.insert(argv.end(), {"-i", key});
-    return Run(argv, {"SKIFF_TRANSPORT=serve"});
+    return SkiffSshEnv::Skiff(std::move(args), key, {"SKIFF_TRANSPORT=serve"});
   }
-  std::vector<std::string> Snapshots() {
-    std::vector<std::string> v;
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(repo / "snapshots", ec);
-         !ec && it != fs::directory_iterator(); ++it)
-      if (it->path().filename().string()[0] != '.') v.push_back(it->path().filename());
-    std::sort(v.begin(), v.end());
-    return v;
-  }
+  std::vector<std::string> Snapshots() { return skiff::testing::LocalSnapshotNames(repo); }
   int CheckLocally() {
     auto r = Run({bin.string(), "check", repo.string(), "--read-data"});
     return r.exit_code;
   }
   std::unique_ptr<skiff::ServeRemoteFs> Connect(const std::string& key) {
-    std::vector<std::string> args{"-F", sshd.ssh_config_path(), "-i", key};
-    auto o = skiff::ParseSshFlags(args);
-    BOOST_REQUIRE(o.ok());
-    o->host = "skiff-restricted";
-    auto conn = skiff::SshConnection::Connect(*o);
-    BOOST_REQUIRE_MESSAGE(conn.ok(), conn.status().ToString());
-    auto ch = (*conn)->OpenExec("skiff serve");
-    BOOST_REQUIRE(ch.ok());
-    auto fs = skiff::ServeRemoteFs::Create(std::move(ch).value(), *conn);
-    BOOST_REQUIRE_MESSAGE(fs.ok(), fs.status().ToString());
-    return std::move(fs).value();
+    return ConnectServe(key);
   }
 };
 
