@@ -275,6 +275,15 @@ BOOST_AUTO_TEST_CASE(rename_with_posix_rename_and_fallback) {
     BOOST_TEST(
         s.fs->Rename(d.path + "/a", d.path + "/b", RenameMode::kNoReplace).Is(Code::kExists));
     BOOST_TEST(ReadLocalFile(d.path + "/b") == "B");
+    // An empty directory in the way is not replaced either (rename(2) would replace it).
+    stdfs::create_directories(d.path + "/d1/inside");
+    stdfs::create_directories(d.path + "/d2");
+    BOOST_TEST(
+        s.fs->Rename(d.path + "/d1", d.path + "/d2", RenameMode::kNoReplace).Is(Code::kExists));
+    BOOST_TEST(stdfs::exists(d.path + "/d1/inside"));
+    BOOST_TEST(!stdfs::exists(d.path + "/d2/inside"));
+    stdfs::remove_all(d.path + "/d1");
+    stdfs::remove_all(d.path + "/d2");
     BOOST_REQUIRE(s.fs->Rename(d.path + "/a", d.path + "/b", RenameMode::kReplace).ok());
     BOOST_TEST(ReadLocalFile(d.path + "/b") == "A");
     BOOST_TEST(!stdfs::exists(d.path + "/a"));
