@@ -17,7 +17,8 @@
 #   day2 DIR             the day-2 change: 50 files rewritten, 100 only touched, 1000 bytes
 #                        inserted mid-binary, ten 4 KiB pages rewritten, 1 MiB appended
 #   wire                 bytes the relay counted (both directions) since `: >$W/wire`
-#   run NAME CMD...      runs CMD under GNU time; prints "NAME wall_s peak_rss_kib wire_bytes"
+#   run NAME CMD...      syncs (untimed), then runs CMD under GNU time; prints
+#                        "NAME wall_s peak_rss_kib wire_bytes"
 # The caller's cleanup should `kill "$RELAY_PID"`.
 
 start_relay() {
@@ -155,6 +156,10 @@ wire() { awk '{s+=$1+$2} END {print s+0}' "$W/wire" 2>/dev/null || echo 0; }
 
 run() {  # run NAME CMD...: prints "NAME wall_s peak_rss_kib wire_bytes"
   local name=$1; shift
+  # Start every timed step with no dirty pages left by the previous one: otherwise the
+  # kernel's writeback of the last step's files (hundreds of MiB) lands in this step's
+  # time, whichever tool it belongs to.
+  sync
   : >"$W/wire"
   /usr/bin/time -f "%e %M" -o "$W/time" "$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; echo "$name failed" >&2; }
   sleep 0.3  # let the relay record the closed connections
