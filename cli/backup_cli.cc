@@ -72,33 +72,6 @@ std::string JsonString(std::string_view s) {
   return r + "\"";
 }
 
-ProgressLine::ProgressLine(bool quiet)
-    : enabled_(!quiet && isatty(STDERR_FILENO)),
-      start_(std::chrono::steady_clock::now()),
-      last_(start_) {}
-
-ProgressLine::~ProgressLine() { Clear(); }
-
-void ProgressLine::Update(uint64_t files, uint64_t bytes, uint64_t expected_bytes) {
-  if (!enabled_) return;
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_ < std::chrono::milliseconds(250)) return;
-  last_ = now;
-  double secs = std::chrono::duration<double>(now - start_).count();
-  double rate = secs > 0 ? bytes / secs : 0;
-  char eta[32] = "";
-  if (expected_bytes > bytes && rate > 0)
-    snprintf(eta, sizeof eta, ", ETA %.0f s", (expected_bytes - bytes) / rate);
-  fprintf(stderr, "\r\033[K%llu files, %.1f MiB, %.1f MiB/s%s",
-          static_cast<unsigned long long>(files), bytes / 1048576.0, rate / 1048576.0, eta);
-  shown_ = true;
-}
-
-void ProgressLine::Clear() {
-  if (shown_) fprintf(stderr, "\r\033[K");
-  shown_ = false;
-}
-
 bool TakeFlag(std::vector<std::string>& args, std::string_view flag) {
   bool found = false;
   for (auto it = args.begin(); it != args.end();) {

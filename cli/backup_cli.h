@@ -1,9 +1,8 @@
 // Shared plumbing of the backup commands (backup, snapshots, restore, prune, check, diff):
-// opening a repository from the command line, the TTY progress line, JSON output, and
+// opening a repository from the command line, JSON output, and
 // the mapping of a failure to an exit code. Not thread-safe (used from main only).
 #pragma once
 
-#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,21 +35,6 @@ int FailWith(const std::string& command, const Status& st);
 
 // "a\"b" with JSON escaping.
 std::string JsonString(std::string_view s);
-
-// A single self-overwriting status line on stderr, only when stderr is a terminal and
-// not `quiet`; at most a few updates per second.
-class ProgressLine {
- public:
-  explicit ProgressLine(bool quiet);
-  ~ProgressLine();
-  void Update(uint64_t files, uint64_t bytes, uint64_t expected_bytes = 0);
-  void Clear();
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point start_, last_;
-};
 
 // Takes "--flag" out of args; true if it was there.
 bool TakeFlag(std::vector<std::string>& args, std::string_view flag);

@@ -8,6 +8,7 @@
 
 #include "cli/backup_cli.h"
 #include "cli/command.h"
+#include "cli/progress_line.h"
 #include "sync/backup_engine.h"
 #include "sync/posix_local_fs.h"
 
@@ -127,12 +128,12 @@ int Run(const std::vector<std::string>& in) {
     return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
   };
   o.cache_dir = sync::CacheDirFor((*open)->conn.id);
-  ProgressLine progress(quiet || json);
+  ProgressLine progress(ProgressLine::ForTerminal(quiet || json));
   o.warn = [&](const std::string& w) {
     progress.Clear();
     std::cerr << "skiff backup: warning: " << w << "\n";
   };
-  o.progress = [&](const sync::BackupStats& s) { progress.Update(s.files, s.bytes); };
+  o.progress = [&](const sync::BackupStats& s) { progress.Update("", s.bytes, 0, s.files); };
   sync::BackupEngine engine(*(*open)->repo, local, o);
   auto stats = engine.Run();
   progress.Clear();

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/progress_line.h"
 #include "transport/file_transfer.h"
 #include "transport/sftp_connect.h"
 #include "transport/ssh_options.h"
@@ -37,56 +38,6 @@ constexpr char kUsage[] =
     "that -p alone means preserve), -o Option=value.\n"
     "A progress line (bytes, rate, ETA) is shown when stderr is a terminal.\n"
     "Exit codes: 0 all copied, 2 failure, 64 usage error, 75 server unreachable.\n";
-
-std::string Human(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-  return buf;
-}
-
-// Draws "name  done/total  rate  ETA" on stderr, at most five times a second.
-class ProgressLine {
- public:
-  void Update(const std::string& name, uint64_t done, uint64_t total) {
-    auto now = std::chrono::steady_clock::now();
-    if (name != name_) {
-      Finish();
-      name_ = name;
-      start_ = now;
-      last_ = {};
-    }
-    if (done < total && now - last_ < std::chrono::milliseconds(200)) return;
-    last_ = now;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double rate = secs > 0 ? done / secs : 0;
-    std::string eta = "--:--";
-    if (rate > 0 && total >= done) {
-      long s = static_cast<long>((total - done) / rate);
-      char b[32];
-      std::snprintf(b, sizeof b, "%02ld:%02ld", s / 60, s % 60);
-      eta = b;
-    }
-    std::string shown = name_.size() > 40 ? "..." + name_.substr(name_.size() - 37) : name_;
-    std::fprintf(stderr, "\r%-40s %10s / %-10s %10s/s ETA %s\033[K", shown.c_str(),
-                 Human(done).c_str(), Human(total).c_str(), Human(rate).c_str(), eta.c_str());
-    drawn_ = true;
-  }
-  void Finish() {
-    if (drawn_) std::fputc('\n', stderr);
-    drawn_ = false;
-  }
-
- private:
-  std::string name_;
-  std::chrono::steady_clock::time_point start_, last_;
-  bool drawn_ = false;
-};
 
 std::string BaseName(std::string p) {
   while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -150,19 +101,22 @@ int Run(const std::vector<std::string>& argv) {
               << "\n";
     return fs.status().retryable() ? kExitTempFail : kExitFailure;
   }
-  ProgressLine progress;
-  if (isatty(STDERR_FILENO)) {
-    opts.progress = [&](const std::string& n, uint64_t d, uint64_t t) { progress.Update(n, d, t); };
-  }
+  ProgressLine progress(ProgressLine::ForTerminal(false));
+  std::string last_name;
+  opts.progress = [&](const std::string& n, uint64_t d, uint64_t t) {
+    if (n != last_name) progress.Keep();
+    last_name = n;
+    progress.Update(n, d, t);
+  };
   int failures = 0;
   bool retryable = true;
   opts.on_error = [&](const Status& s) {
-    progress.Finish();
+    progress.Keep();
     std::cerr << "skiff cp: " << s.ToString() << "\n";
   };
   auto report = [&](const Status& s) {
     if (s.ok()) return;
-    progress.Finish();
+    progress.Keep();
     ++failures;
     retryable = retryable && s.retryable();
     std::cerr << "skiff cp: " << s.ToString() << "\n";
@@ -186,7 +140,7 @@ int Run(const std::vector<std::string>& argv) {
     std::string target = dest_is_dir ? JoinPath(dest_path, BaseName(src)) : dest_path;
     report(upload ? Upload(**fs, src, target, opts) : Download(**fs, src, target, opts));
   }
-  progress.Finish();
+  progress.Keep();
   if (failures == 0) return kExitOk;
   return retryable ? kExitTempFail : kExitFailure;
 }

@@ -5,6 +5,7 @@
 
 #include "cli/backup_cli.h"
 #include "cli/command.h"
+#include "cli/progress_line.h"
 #include "sync/posix_local_fs.h"
 #include "sync/restore_engine.h"
 
@@ -41,12 +42,12 @@ int Run(const std::vector<std::string>& in) {
   o.target = args[1];
   o.patterns.assign(args.begin() + 2, args.end());
   o.preserve_owner = geteuid() == 0;
-  ProgressLine progress(quiet || json);
+  ProgressLine progress(ProgressLine::ForTerminal(quiet || json));
   o.error = [&](const std::string& e) {
     progress.Clear();
     std::cerr << "skiff restore: error: " << e << "\n";
   };
-  o.progress = [&](uint64_t files, uint64_t bytes) { progress.Update(files, bytes); };
+  o.progress = [&](uint64_t files, uint64_t bytes) { progress.Update("", bytes, 0, files); };
   auto stats = sync::RestoreEngine(*(*open)->repo, local, o).Run();
   progress.Clear();
   if (!stats.ok()) return FailWith("restore", stats.status());

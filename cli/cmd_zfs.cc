@@ -10,6 +10,7 @@
 
 #include "cli/backup_cli.h"
 #include "cli/command.h"
+#include "cli/progress_line.h"
 #include "sync/repo_connect.h"
 #include "sync/zfs_cli_host.h"
 #include "sync/zfs_prune.h"
@@ -49,43 +50,6 @@ constexpr char kUsage[] =
     "prune: keeps the N newest snapshots and the named ones, and every stream they need.\n"
     "Exit status: 0 done, 2 failure, 64 usage error, 75 server unreachable.\n";
 
-// Bytes, rate and (when the total is known) ETA on one self-overwriting stderr line;
-// only when stderr is a terminal.
-class ByteProgress {
- public:
-  explicit ByteProgress(bool quiet) : enabled_(!quiet && ::isatty(2)) {}
-  ~ByteProgress() { Clear(); }
-  void Update(const std::string& what, uint64_t bytes, uint64_t total = 0) {
-    if (!enabled_) return;
-    auto now = std::chrono::steady_clock::now();
-    if (what != what_) {
-      what_ = what;
-      start_ = now;
-    }
-    if (now - last_ < std::chrono::milliseconds(250)) return;
-    last_ = now;
-    double secs = std::chrono::duration<double>(now - start_).count();
-    double rate = secs > 0 ? bytes / secs : 0;
-    char eta[48] = "";
-    if (total > bytes && rate > 0)
-      std::snprintf(eta, sizeof eta, " of %.1f MiB, ETA %.0f s", total / 1048576.0,
-                    (total - bytes) / rate);
-    std::fprintf(stderr, "\r\033[K%s: %.1f MiB%s, %.1f MiB/s", what.c_str(), bytes / 1048576.0, eta,
-                 rate / 1048576.0);
-    shown_ = true;
-  }
-  void Clear() {
-    if (shown_) std::fprintf(stderr, "\r\033[K");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::string what_;
-  std::chrono::steady_clock::time_point start_, last_;
-};
-
 struct OpenStore {
   sync::RepoConnection conn;
   std::unique_ptr<sync::ZfsStreamStore> store;
@@ -116,10 +80,10 @@ std::string ReceiveName(const std::string& root, const std::string& dataset) {
 }
 
 int SendToServe(sync::ZfsServeTarget& target, const sync::ZfsSendOptions& o, bool quiet) {
-  ByteProgress progress(quiet);
+  ProgressLine progress(ProgressLine::ForTerminal(quiet));
   sync::ZfsSendOptions opts = o;
   opts.progress = [&](const std::string& snap, uint64_t bytes) {
-    progress.Update("@" + snap, bytes);
+    progress.Update("@" + snap, bytes, 0);
   };
   sync::ZfsCliHost host;
   auto r = sync::ZfsSender(host, target, opts).Run();
@@ -164,8 +128,8 @@ int Send(std::vector<std::string> args, const SshOptions& ssh) {
   opened.store = std::move(store).value();
   Result<OpenStore> open = std::move(opened);
   open->store->set_verify_uploads(verify);
-  ByteProgress progress(quiet);
-  o.progress = [&](const std::string& snap, uint64_t bytes) { progress.Update("@" + snap, bytes); };
+  ProgressLine progress(ProgressLine::ForTerminal(quiet));
+  o.progress = [&](const std::string& snap, uint64_t bytes) { progress.Update("@" + snap, bytes, 0); };
   sync::ZfsCliHost host;
   auto r = sync::ZfsSender(host, *open->store, o).Run();
   progress.Clear();
@@ -212,7 +176,7 @@ int Restore(std::vector<std::string> args, const SshOptions& ssh) {
   sync::ZfsRestoreOptions o;
   o.snapshot = ra.snapshot;
   o.target_dataset = args[1];
-  ByteProgress progress(quiet);
+  ProgressLine progress(ProgressLine::ForTerminal(quiet));
   o.progress = [&](const std::string& phase, uint64_t done, uint64_t total) {
     progress.Update(phase, done, total);
   };
