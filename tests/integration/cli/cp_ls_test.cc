@@ -13,10 +13,14 @@
 
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 using skiff::testing::ProcessResult;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadFile;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
+using skiff::testing::WriteFile;
 namespace stdfs = std::filesystem;
 
 namespace {
@@ -24,20 +28,6 @@ namespace {
 std::string SkiffBin() {
   const char* b = std::getenv("SKIFF_BIN");
   return b ? b : "skiff";
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-std::string ReadFile(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void WriteFile(const std::string& p, const std::string& d) {
-  std::ofstream(p, std::ios::binary) << d;
 }
 
 struct CliFixture : SshdFixture {

@@ -16,10 +16,12 @@
 
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using skiff::testing::FaultProxy;
 using skiff::testing::ProcessResult;
+using skiff::testing::ReadFile;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
 using namespace std::chrono_literals;
@@ -34,13 +36,6 @@ bool WaitForFile(const std::string& path) {
     std::this_thread::sleep_for(50ms);
   }
   return false;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 struct ProxiedSshd : SshdFixture {

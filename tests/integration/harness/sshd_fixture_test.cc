@@ -19,11 +19,14 @@
 #include <sstream>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using skiff::testing::ProcessResult;
+using skiff::testing::ReadFile;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
+using skiff::testing::WriteFile;
 
 namespace {
 
@@ -45,19 +48,6 @@ std::vector<std::string> Ssh(const SshdFixture& f, std::vector<std::string> rest
 // ignore-error marker and are not used here, so any failing command fails the batch.
 ProcessResult Sftp(const SshdFixture& f, const std::string& alias, const std::string& batch) {
   return MustRun({"sftp", "-F", f.ssh_config_path(), "-b", "-", alias}, batch);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-  BOOST_REQUIRE(out.good());
 }
 
 // True once `pid` has exited (a zombie awaiting a reaper counts as gone).

@@ -20,11 +20,15 @@
 
 #include "tests/support/sshd_fixture.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using skiff::testing::ProcessResult;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadFile;
 using skiff::testing::RunProcess;
 using skiff::testing::SshdFixture;
+using skiff::testing::WriteFile;
 
 namespace {
 
@@ -77,23 +81,6 @@ ProcessResult Run(const std::vector<std::string>& argv) {
 void MustRun(const std::vector<std::string>& argv) {
   ProcessResult r = Run(argv);
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, skiff::testing::JoinArgv(argv) << ": " << r.err << r.out);
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteFile(const fs::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-}
-
-std::string RandomBytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
 }
 
 // A zfs-fuse daemon started (in the foreground) and stopped by this fixture, one
