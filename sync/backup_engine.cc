@@ -23,6 +23,7 @@
 #include "sync/prev_manifest_cursor.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
+#include "sync/repo_connect.h"
 #include "sync/retention.h"
 
 namespace skiff::sync {
@@ -486,6 +487,7 @@ Result<BackupStats> BackupEngine::Impl::RunInner() {
   if (!prev_name_.empty()) fc.prev_dir = repo_.SnapshotDir(prev_name_);
   fc.prev_time = prev_time_;
   fc.warn = [this](const std::string& m) { Warn(m); };
+  fc.sessions = FileSessions(fs_, opts_.sessions);
   files_ = std::make_unique<BackupFileJob>(repo_, local_, std::move(fc));
 
   // The manifest goes to .skiff/tmp and, in parallel, to the local cache.

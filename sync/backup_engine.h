@@ -56,6 +56,9 @@ struct BackupOptions {
   int64_t now = 0;              // start time, names the snapshot
   LockIdentity lock;            // who we are, for the repository lock
   std::string cache_dir;        // local manifest cache for this repository; "" = none
+  // Sessions (server processes) the files are spread over, when the transport can open
+  // more than one (sync/repo_connect.h FileSessions); 1 = the repository's only.
+  size_t sessions = 4;
   std::function<void(const std::string&)> warn;      // each warning, as it happens
   std::function<void(const BackupStats&)> progress;  // called after each file
 };

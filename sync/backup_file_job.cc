@@ -29,7 +29,10 @@ constexpr uint64_t kMaxSignatureBytes = 256ull << 20;
 }  // namespace
 
 BackupFileJob::BackupFileJob(const Repository& repo, LocalFs& local, FileJobConfig config)
-    : repo_(repo), fs_(repo.fs()), local_(local), config_(std::move(config)) {}
+    : repo_(repo), fs_(repo.fs()), local_(local), config_(std::move(config)) {
+  for (RemoteFs* f : config_.sessions) sessions_.push_back(f);
+  if (sessions_.empty()) sessions_.push_back(&fs_);
+}
 
 std::string BackupFileJob::NewTmpPath(const char* kind) {
   return repo_.TmpDir() + "/" + kind + "." + std::to_string(++tmp_seq_);
@@ -40,10 +43,12 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
                                   const std::optional<ManifestEntry>& prev) {
   FileJobOutcome job;
   FileResult r;
-  auto step = TryResume(local, rel, st, e, prev, &r);
+  // The whole file on one session (its handles and copy-data stay together).
+  RemoteFs& fs = *sessions_[next_session_++ % sessions_.size()];
+  auto step = TryResume(fs, local, rel, st, e, prev, &r);
   if (step.ok() && *step == Step::kDone) job.reused = true;
   if (step.ok() && *step == Step::kNext && prev) {
-    step = TryUnchanged(local, rel, st, e, *prev, &r);
+    step = TryUnchanged(fs, local, rel, st, e, *prev, &r);
     if (step.ok() && *step == Step::kDone) job.unchanged = true;
   }
   if (!step.ok()) {
@@ -83,7 +88,7 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
     t = TransferThroughServer(*server, local_, s, config_.warn);
   } else {
     if (prev) {
-      auto same = TrySameContent(local, rel, st, *prev, &r);
+      auto same = TrySameContent(fs, local, rel, st, *prev, &r);
       if (!same.ok()) {
         job.status = same.status();
         return job;
@@ -95,9 +100,9 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
       }
     }
     const ManifestEntry* base = nullptr;
-    if (prev && prev->has_signature && fs_.caps().copy_data && st.size >= kDeltaMinSize)
+    if (prev && prev->has_signature && fs.caps().copy_data && st.size >= kDeltaMinSize)
       base = &*prev;
-    t = Transfer(local, rel, st, base);
+    t = Transfer(fs, local, rel, st, base);
   }
   if (!t.ok()) {
     job.status = t.status();
@@ -108,13 +113,13 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
   return job;
 }
 
-Result<BackupFileJob::Step> BackupFileJob::TryResume(const std::string& local,
+Result<BackupFileJob::Step> BackupFileJob::TryResume(RemoteFs& fs, const std::string& local,
                                                      const std::string& rel, const LocalStat& st,
                                                      const ManifestEntry& e,
                                                      const std::optional<ManifestEntry>& prev,
                                                      FileResult* out) {
   if (!config_.resuming) return Step::kNext;
-  auto a = fs_.Lstat(Dst(rel));
+  auto a = fs.Lstat(Dst(rel));
   if (!a.ok() || !a->IsRegular() || a->size != st.size || a->mtime != st.mtime ||
       (a->mode & 07777) != e.mode)
     return Step::kNext;
@@ -124,13 +129,13 @@ Result<BackupFileJob::Step> BackupFileJob::TryResume(const std::string& local,
     *out = FileResult{prev->hash, prev->size, prev->has_signature};
     return Step::kDone;
   }
-  SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(local, st, /*store_signature=*/true));
+  SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(fs, local, st, /*store_signature=*/true));
   if (!h) return Step::kGone;
   *out = std::move(*h);
   return Step::kDone;
 }
 
-Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(const std::string& local,
+Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(RemoteFs& fs, const std::string& local,
                                                         const std::string& rel, const LocalStat& st,
                                                         const ManifestEntry& e,
                                                         const ManifestEntry& prev,
@@ -142,19 +147,19 @@ Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(const std::string& local
   bool racy = st.mtime >= config_.prev_time || st.ctime >= config_.prev_time;
   bool unchanged = same_meta && prev.ino == st.ino && prev.ctime == st.ctime && !racy;
   if (config_.checksum && same_meta) {
-    SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(local, st, /*store_signature=*/false));
+    SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(fs, local, st, /*store_signature=*/false));
     if (!h) return Step::kGone;
     unchanged = h->hash == prev.hash;
   }
-  if (!unchanged || !fs_.caps().hardlink || config_.prev_dir.empty()) return Step::kNext;
+  if (!unchanged || !fs.caps().hardlink || config_.prev_dir.empty()) return Step::kNext;
   const std::string dst = Dst(rel);
-  if (config_.resuming) SKIFF_RETURN_IF_ERROR(ClearRemote(fs_, dst));
-  if (!fs_.Hardlink(config_.prev_dir + "/" + rel, dst).ok()) return Step::kNext;
+  if (config_.resuming) SKIFF_RETURN_IF_ERROR(ClearRemote(fs, dst));
+  if (!fs.Hardlink(config_.prev_dir + "/" + rel, dst).ok()) return Step::kNext;
   *out = FileResult{prev.hash, prev.size, prev.has_signature};
   return Step::kDone;
 }
 
-Result<BackupFileJob::Step> BackupFileJob::TrySameContent(const std::string& local,
+Result<BackupFileJob::Step> BackupFileJob::TrySameContent(RemoteFs& fs, const std::string& local,
                                                           const std::string& rel,
                                                           const LocalStat& st,
                                                           const ManifestEntry& prev,
@@ -163,7 +168,7 @@ Result<BackupFileJob::Step> BackupFileJob::TrySameContent(const std::string& loc
   // instructions when the content did not change. Wire cost compared with an upload:
   // the request headers of two opens and a copy-data (~250 bytes) instead of the content
   // (the benchmark's 100 touched files of 200-8000 bytes: ~400 KB less on the wire).
-  if (st.size >= kDeltaMinSize || st.size == 0 || prev.size != st.size || !fs_.caps().copy_data ||
+  if (st.size >= kDeltaMinSize || st.size == 0 || prev.size != st.size || !fs.caps().copy_data ||
       config_.prev_dir.empty())
     return Step::kNext;
   auto reader = local_.OpenRead(local);
@@ -181,25 +186,25 @@ Result<BackupFileJob::Step> BackupFileJob::TrySameContent(const std::string& loc
 
   // Any failure on the server before the rename falls back to the upload (the previous
   // copy may be missing or unreadable: check reports that, not the backup).
-  auto src = fs_.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
+  auto src = fs.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
   if (!src.ok()) return Step::kNext;
-  std::string tmp = NewTmpPath("f");
+  const std::string dst = Dst(rel);
+  const std::string tmp = WritePath(dst);
   {
-    SKIFF_ASSIGN_OR_RETURN(
-        auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
+    SKIFF_ASSIGN_OR_RETURN(auto f, fs.Open(tmp, WriteFlags(), 0600));
     // Like a hard link, this trusts the previous snapshot's copy to hold what its
     // manifest entry says (`skiff check --read-data` verifies that).
-    Status st2 = fs_.CopyData(**src, 0, prev.size, *f, 0);
+    Status st2 = fs.CopyData(**src, 0, prev.size, *f, 0);
     if (st2.ok()) st2 = SetRemoteMeta(*f, st.mode, st.mtime, st.uid, st.gid);
     if (st2.ok()) st2 = f->Close();
     (*src)->Close().IgnoreError();
     if (!st2.ok()) {
       f.reset();
-      fs_.Remove(tmp).IgnoreError();
+      fs.Remove(tmp).IgnoreError();
       return Step::kNext;
     }
   }
-  SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
+  if (tmp != dst) SKIFF_RETURN_IF_ERROR(PlaceFile(fs, tmp, dst));
   *out = FileResult{prev.hash, prev.size, false};
   out->bytes_copied = prev.size;
   return Step::kDone;
@@ -212,12 +217,23 @@ Status ClearRemote(RemoteFs& fs, const std::string& path) {
   return fs.Remove(path);
 }
 
-Status BackupFileJob::PlaceFile(const std::string& tmp, const std::string& dst) {
-  Status st = fs_.Rename(tmp, dst, RenameMode::kNoReplace);
+std::string BackupFileJob::WritePath(const std::string& dst) {
+  return config_.resuming ? NewTmpPath("f") : dst;
+}
+
+uint32_t BackupFileJob::WriteFlags() const {
+  // Exclusive: in a tree this run created nothing can be there, and O_TRUNC on a path
+  // that somehow held a hard link would write through to the previous snapshot.
+  return OpenFlags::kWrite | OpenFlags::kCreate |
+         (config_.resuming ? OpenFlags::kTruncate : OpenFlags::kExclusive);
+}
+
+Status BackupFileJob::PlaceFile(RemoteFs& fs, const std::string& tmp, const std::string& dst) {
+  Status st = fs.Rename(tmp, dst, RenameMode::kNoReplace);
   if (st.ok()) return st;
   if (!config_.resuming && !st.Is(Code::kExists)) return st.WithContext("renaming into " + dst);
-  SKIFF_RETURN_IF_ERROR(ClearRemote(fs_, dst));
-  return fs_.Rename(tmp, dst, RenameMode::kNoReplace).WithContext("renaming into " + dst);
+  SKIFF_RETURN_IF_ERROR(ClearRemote(fs, dst));
+  return fs.Rename(tmp, dst, RenameMode::kNoReplace).WithContext("renaming into " + dst);
 }
 
 Status BackupFileJob::ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
@@ -279,15 +295,15 @@ std::vector<std::pair<size_t, size_t>> DiffRanges(std::string_view base, std::st
 
 }  // namespace
 
-Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature& sig,
+Status BackupFileJob::PutSignature(RemoteFs& fs, const std::string& hash, const FileSignature& sig,
                                    const std::string& base_path, const std::string* base_bytes) {
   std::string path = repo_.SignaturePath(hash);
   std::string dir = std::string(DirName(path));
   std::unique_lock<std::mutex> sig_lock(sig_mu_);
   if (sig_dirs_made_.insert(dir).second) {
-    Status st = fs_.Mkdir(dir, 0700);
+    Status st = fs.Mkdir(dir, 0700);
     if (!st.ok() && !st.Is(Code::kExists)) {
-      auto a = fs_.Stat(dir);
+      auto a = fs.Stat(dir);
       if (!a.ok()) {
         sig_dirs_made_.erase(dir);
         return st.WithContext("creating " + dir);
@@ -302,7 +318,7 @@ Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature&
   // the old file on the server still holds `base_bytes`, which were just read from it
   // (and checked by Decode), under the same lock that keeps other writers out.
   std::vector<std::pair<size_t, size_t>> patch;
-  if (base_bytes && !base_path.empty() && fs_.caps().copy_data) {
+  if (base_bytes && !base_path.empty() && fs.caps().copy_data) {
     patch = DiffRanges(*base_bytes, bytes);
     size_t patched = 0;
     for (const auto& [b, e] : patch) patched += e - b;
@@ -315,13 +331,13 @@ Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature&
   std::string tmp = NewTmpPath("sig");
   {
     SKIFF_ASSIGN_OR_RETURN(
-        auto f, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
-    RemoteStreamWriter w(*f, fs_.caps().max_write);
+        auto f, fs.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
+    RemoteStreamWriter w(*f, fs.caps().max_write);
     bool patched = false;
     if (base_bytes) {
-      auto base = fs_.Open(base_path, OpenFlags::kRead);
+      auto base = fs.Open(base_path, OpenFlags::kRead);
       if (base.ok() &&
-          fs_.CopyData(**base, 0, std::min(base_bytes->size(), bytes.size()), *f, 0).ok()) {
+          fs.CopyData(**base, 0, std::min(base_bytes->size(), bytes.size()), *f, 0).ok()) {
         patched = true;
         for (const auto& [b, e] : patch) {
           Status st = w.WriteAt(b, std::string_view(bytes).substr(b, e - b));
@@ -334,15 +350,15 @@ Status BackupFileJob::PutSignature(const std::string& hash, const FileSignature&
     SKIFF_RETURN_IF_ERROR(w.Finish(0));
     SKIFF_RETURN_IF_ERROR(f->Close());
   }
-  Status st = fs_.Rename(tmp, path, RenameMode::kNoReplace);
+  Status st = fs.Rename(tmp, path, RenameMode::kNoReplace);
   if (!st.ok()) {
-    fs_.Remove(tmp).IgnoreError();
-    if (!fs_.Stat(path).ok()) return st.WithContext("storing signature " + path);
+    fs.Remove(tmp).IgnoreError();
+    if (!fs.Stat(path).ok()) return st.WithContext("storing signature " + path);
   }
   return Status::Ok();
 }
 
-Result<std::optional<FileResult>> BackupFileJob::HashLocal(const std::string& local,
+Result<std::optional<FileResult>> BackupFileJob::HashLocal(RemoteFs& fs, const std::string& local,
                                                            const LocalStat& st,
                                                            bool store_signature) {
   auto reader = local_.OpenRead(local);
@@ -363,7 +379,7 @@ Result<std::optional<FileResult>> BackupFileJob::HashLocal(const std::string& lo
   }
   r.hash = hasher.HexDigest();
   if (want_sig && r.size >= kDeltaMinSize) {
-    SKIFF_RETURN_IF_ERROR(PutSignature(r.hash, sb.Finish()));
+    SKIFF_RETURN_IF_ERROR(PutSignature(fs, r.hash, sb.Finish()));
     r.has_signature = true;
   }
   return std::optional<FileResult>(r);
@@ -400,7 +416,7 @@ class RemoteDeltaSink : public DeltaSink {
 
 }  // namespace
 
-Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& local,
+Result<std::optional<FileResult>> BackupFileJob::Transfer(RemoteFs& fs, const std::string& local,
                                                           const std::string& rel,
                                                           const LocalStat& st,
                                                           const ManifestEntry* prev_for_delta) {
@@ -416,7 +432,7 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   std::string base_sig_bytes;  // as stored: the new signature is built from it
   std::unique_ptr<RemoteFile> base;
   if (prev_for_delta) {
-    auto bytes = ReadWholeFile(fs_, repo_.SignaturePath(prev_for_delta->hash), kMaxSignatureBytes);
+    auto bytes = ReadWholeFile(fs, repo_.SignaturePath(prev_for_delta->hash), kMaxSignatureBytes);
     if (bytes.ok()) {
       auto sig = FileSignature::Decode(*bytes);
       if (sig.ok() && sig->file_size == prev_for_delta->size) {
@@ -425,21 +441,21 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
       }
     }
     if (base_sig) {
-      auto b = fs_.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
+      auto b = fs.Open(config_.prev_dir + "/" + rel, OpenFlags::kRead);
       if (b.ok())
         base = std::move(*b);
       else
         base_sig.reset();
     }
   }
-  std::string tmp = NewTmpPath("f");
-  SKIFF_ASSIGN_OR_RETURN(
-      auto out, fs_.Open(tmp, OpenFlags::kWrite | OpenFlags::kCreate | OpenFlags::kTruncate, 0600));
-  RemoteStreamWriter writer(*out, fs_.caps().max_write, 16, /*skip_zero_chunks=*/true);
+  const std::string dst = Dst(rel);
+  const std::string tmp = WritePath(dst);
+  SKIFF_ASSIGN_OR_RETURN(auto out, fs.Open(tmp, WriteFlags(), 0600));
+  RemoteStreamWriter writer(*out, fs.caps().max_write, 16, /*skip_zero_chunks=*/true);
   std::optional<RemoteDeltaSink> sink;
   std::optional<DeltaMatcher> matcher;
   if (base_sig) {
-    sink.emplace(fs_, *base, *out, writer);
+    sink.emplace(fs, *base, *out, writer);
     matcher.emplace(*base_sig, *sink);
   }
   ContentHasher hasher;
@@ -480,7 +496,7 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
   if (!failed.ok()) {
     writer.Finish(0).IgnoreError();
     out.reset();
-    fs_.Remove(tmp).IgnoreError();
+    fs.Remove(tmp).IgnoreError();
     return failed.WithContext("backing up " + local);
   }
   if (base) base->Close().IgnoreError();
@@ -493,10 +509,10 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(const std::string& loc
     r.bytes_copied = sink->copied();
   }
   r.bytes_sent = writer.bytes_sent();
-  SKIFF_RETURN_IF_ERROR(PlaceFile(tmp, Dst(rel)));
+  if (tmp != dst) SKIFF_RETURN_IF_ERROR(PlaceFile(fs, tmp, dst));
   if (want_sig && r.size >= kDeltaMinSize && (!at_source || at_source->has_signature)) {
     SKIFF_RETURN_IF_ERROR(
-        PutSignature(r.hash, at_source ? at_source->signature : sb.Finish(),
+        PutSignature(fs, r.hash, at_source ? at_source->signature : sb.Finish(),
                      base_sig ? repo_.SignaturePath(prev_for_delta->hash) : std::string(),
                      base_sig ? &base_sig_bytes : nullptr));
     r.has_signature = true;

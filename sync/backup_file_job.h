@@ -11,14 +11,22 @@
 //  4. Transfer: read the local file once, hashing it and building its signature, and
 //     either rebuild it on the server from the previous version's blocks (the delta, when
 //     the previous version has a signature and the server has copy-data) or upload it.
-// Uploads go to .skiff/tmp and are renamed into place, so a file in the snapshot is
-// complete or absent.
+// A new file is written straight into the snapshot being built (created exclusively;
+// permissions and mtime set after its last byte), so a file there whose size, mtime and
+// mode are the source's is complete: that is what step 1 relies on. When resuming an
+// interrupted run the path may hold anything, so the upload goes to .skiff/tmp and is
+// renamed into place instead.
+// Sessions: each file's requests go to one of `config.sessions` (round robin; all of a
+// file's handles on the same one), so many small files keep several server processes
+// busy. Work that depends on a directory waits for its creation's reply (BackupEngine),
+// which orders it across sessions.
 //
 // Thread-safety: one BackupFileJob serves a whole run; Run and the public helpers may be
 // called from many threads at once. `warn` may be called from any of them (one call per
 // warning; the caller serialises delivery). The Repository and LocalFs must outlive it.
-// State after failure: a failed Run leaves no partial file in the snapshot (a temporary
-// may remain in .skiff/tmp; the next run clears it).
+// State after failure: a failed Run removes its partial file (if the server is still
+// reachable; if not, the partial file's mtime and mode are not the source's, so the next
+// run redoes it); a temporary may remain in .skiff/tmp (the next run clears it).
 #pragma once
 
 #include <atomic>
@@ -28,6 +36,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "sync/local_fs.h"
 #include "sync/manifest.h"
@@ -65,7 +74,10 @@ struct FileJobConfig {
   bool resuming = false;        // the snapshot directory holds an interrupted run
   std::string incomplete_dir;   // the snapshot being built
   std::string prev_dir;         // the previous snapshot's directory ("" = none)
-  int64_t prev_time = 0;        // start time of the previous snapshot
+  // Sessions of the repository's server to spread files over (sync/repo_connect.h
+  // FileSessions); empty = the repository's own RemoteFs. Must outlive the job.
+  std::vector<RemoteFs*> sessions;
+  int64_t prev_time = 0;  // start time of the previous snapshot
   std::function<void(const std::string&)> warn;
 };
 
@@ -87,7 +99,9 @@ class BackupFileJob {
   std::string Dst(const std::string& rel) const { return config_.incomplete_dir + "/" + rel; }
   std::string NewTmpPath(const char* kind);  // a fresh name in .skiff/tmp
   // Renames an upload into place; when resuming, replaces what is there.
-  Status PlaceFile(const std::string& tmp, const std::string& dst);
+  Status PlaceFile(const std::string& tmp, const std::string& dst) {
+    return PlaceFile(fs_, tmp, dst);
+  }
   // Permissions and times (and owner, if preserved and the server allows) via `apply`.
   Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
                     int64_t mtime, uint32_t uid, uint32_t gid);
@@ -99,35 +113,46 @@ class BackupFileJob {
   // (warned; no result), or the next step takes it.
   enum class Step { kDone, kGone, kNext };
   // Step 1: a complete copy from the interrupted run.
-  Result<Step> TryResume(const std::string& local, const std::string& rel, const LocalStat& st,
-                         const ManifestEntry& e, const std::optional<ManifestEntry>& prev,
-                         FileResult* out);
+  Result<Step> TryResume(RemoteFs& fs, const std::string& local, const std::string& rel,
+                         const LocalStat& st, const ManifestEntry& e,
+                         const std::optional<ManifestEntry>& prev, FileResult* out);
   // Step 2: unchanged since `prev` -> hard link to the previous snapshot's copy.
-  Result<Step> TryUnchanged(const std::string& local, const std::string& rel, const LocalStat& st,
-                            const ManifestEntry& e, const ManifestEntry& prev, FileResult* out);
+  Result<Step> TryUnchanged(RemoteFs& fs, const std::string& local, const std::string& rel,
+                            const LocalStat& st, const ManifestEntry& e, const ManifestEntry& prev,
+                            FileResult* out);
   // Step 3: a small file with the previous version's size and content -> server-side copy
   // of the previous snapshot's copy (with the new metadata).
-  Result<Step> TrySameContent(const std::string& local, const std::string& rel, const LocalStat& st,
-                              const ManifestEntry& prev, FileResult* out);
+  Result<Step> TrySameContent(RemoteFs& fs, const std::string& local, const std::string& rel,
+                              const LocalStat& st, const ManifestEntry& prev, FileResult* out);
   // Step 4: one upload or rebuild: reads the local file once, hashing it, building its
   // signature and feeding either the uploader or the delta matcher.
-  MaybeResult Transfer(const std::string& local, const std::string& rel, const LocalStat& st,
-                       const ManifestEntry* prev_for_delta);
+  MaybeResult Transfer(RemoteFs& fs, const std::string& local, const std::string& rel,
+                       const LocalStat& st, const ManifestEntry* prev_for_delta);
   // Hash (and, if asked, store the signature of) a local file without sending it.
-  MaybeResult HashLocal(const std::string& local, const LocalStat& st, bool store_signature);
+  MaybeResult HashLocal(RemoteFs& fs, const std::string& local, const LocalStat& st,
+                        bool store_signature);
   // Stores `sig` as the signature of content `hash`. With `base_path` and `base_bytes`
   // (a signature file on the server and its content, just read), the new file is built
   // on the server from a copy-data of the base plus writes of the bytes that differ,
   // when that sends less than half of the signature.
-  Status PutSignature(const std::string& hash, const FileSignature& sig,
+  Status PutSignature(RemoteFs& fs, const std::string& hash, const FileSignature& sig,
                       const std::string& base_path = "", const std::string* base_bytes = nullptr);
 
+  Status PlaceFile(RemoteFs& fs, const std::string& tmp, const std::string& dst);
+  // Where Transfer and TrySameContent write the content destined for `dst`, and how
+  // they open it: `dst` itself (exclusive create) in a fresh tree, a new temporary
+  // (create, truncate; renamed into place) when resuming.
+  std::string WritePath(const std::string& dst);
+  uint32_t WriteFlags() const;
+
   const Repository& repo_;
-  RemoteFs& fs_;
+  RemoteFs& fs_;  // the repository's; directories, links and serve builds use it
   LocalFs& local_;
   const FileJobConfig config_;
   std::atomic<bool> server_sets_owner_{true};  // cleared when chown is refused
   std::atomic<uint64_t> tmp_seq_{0};
+  std::vector<RemoteFs*> sessions_;  // config_.sessions, or &fs_; fixed after construction
+  std::atomic<uint64_t> next_session_{0};
   std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
   std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
 };

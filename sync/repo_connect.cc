@@ -45,6 +45,11 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
                                " (install openssh-sftp-server, or set SKIFF_SFTP_SERVER)");
   SKIFF_ASSIGN_OR_RETURN(auto channel, ProcessChannel::Spawn({program}));
   SKIFF_ASSIGN_OR_RETURN(auto fs, SftpRemoteFs::Create(std::move(channel), sftp));
+  // Siblings: another sftp-server process each.
+  fs->set_session_opener([program, sftp]() -> Result<std::unique_ptr<SftpRemoteFs>> {
+    SKIFF_ASSIGN_OR_RETURN(auto ch, ProcessChannel::Spawn({program}));
+    return SftpRemoteFs::Create(std::move(ch), sftp);
+  });
   c.fs = std::move(fs);
   c.root = repo;
   if (repo.front() != '/') {
@@ -54,6 +59,15 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
   while (c.root.size() > 1 && c.root.back() == '/') c.root.pop_back();
   c.id = "local:" + c.root;
   return c;
+}
+
+std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n) {
+  std::vector<RemoteFs*> out{&fs};
+  if (auto* sftp = dynamic_cast<SftpRemoteFs*>(&fs)) {
+    const size_t have = sftp->OpenSessions(n);
+    for (size_t i = 1; i < have; ++i) out.push_back(&sftp->session(i));
+  }
+  return out;
 }
 
 std::string CacheDirFor(const std::string& id) {

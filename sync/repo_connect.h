@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "transport/remote_fs.h"
 #include "transport/sftp_client.h"
@@ -34,6 +35,12 @@ struct RepoConnection {
 
 Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptions& ssh,
                                          SftpOptions sftp = {});
+
+// Sessions that whole-file work (backup and restore jobs) is spread over: `fs` first,
+// then the SFTP siblings it could open (sftp_remote_fs.h), up to `n` in all; just `fs`
+// for a transport without siblings (skiff serve, in-memory). Call before `fs` is used
+// from several threads; the sessions live as long as `fs`.
+std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n);
 
 // ~/.cache/skiff/<hash of id> ($XDG_CACHE_HOME honoured); "" if no home is known.
 std::string CacheDirFor(const std::string& id);

@@ -12,6 +12,7 @@
 #include "sync/manifest_cache.h"
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
+#include "sync/repo_connect.h"
 
 namespace skiff::sync {
 namespace {
@@ -56,9 +57,8 @@ bool RestoreSelected(const std::vector<std::string>& patterns, const std::string
 
 // Restores one regular file's content and metadata; returns what went wrong, if anything.
 // Runs on a worker thread (LocalFs and RemoteFs are thread-safe).
-Status RestoreEngine::RestoreFile(const ManifestEntry& e, const std::string& snap,
+Status RestoreEngine::RestoreFile(RemoteFs& fs, const ManifestEntry& e, const std::string& snap,
                                   uint64_t* bytes) {
-  RemoteFs& fs = repo_.fs();
   const std::string& root = opts_.target;
   SKIFF_ASSIGN_OR_RETURN(auto writer, local_.CreateUnder(root, e.path));
   auto remote = fs.Open(snap + "/" + e.path, OpenFlags::kRead);
@@ -168,6 +168,8 @@ Result<RestoreStats> RestoreEngine::Run() {
     if (opts_.progress) opts_.progress(stats.files, stats.bytes);
   };
 
+  const std::vector<RemoteFs*> sessions = FileSessions(repo_.fs(), opts_.sessions);
+  size_t next_session = 0;
   // Files are restored by the window's workers; everything else, and every finisher,
   // runs here in manifest order. Declared after everything the jobs use.
   JobWindow window(kRestoreWorkers, kMaxPendingEntries);
@@ -231,7 +233,7 @@ Result<RestoreStats> RestoreEngine::Run() {
           return Status::Ok();
         }
         uint64_t bytes = 0;
-        Status rs = RestoreFile(e, snap, &bytes);
+        Status rs = RestoreFile(repo_.fs(), e, snap, &bytes);
         file_done(e, rs, bytes);
         return Status::Ok();
       }));
@@ -243,12 +245,15 @@ Result<RestoreStats> RestoreEngine::Run() {
       uint64_t bytes = 0;
     };
     auto job = std::make_shared<Job>();
-    SKIFF_RETURN_IF_ERROR(
-        window.Submit([this, e, &snap, job] { job->status = RestoreFile(e, snap, &job->bytes); },
-                      [&, e, job] {
-                        file_done(e, job->status, job->bytes);
-                        return Status::Ok();
-                      }));
+    // Round robin over the sessions: files on different sessions are read by different
+    // server processes at once.
+    RemoteFs* fs = sessions[next_session++ % sessions.size()];
+    SKIFF_RETURN_IF_ERROR(window.Submit(
+        [this, fs, e, &snap, job] { job->status = RestoreFile(*fs, e, snap, &job->bytes); },
+        [&, e, job] {
+          file_done(e, job->status, job->bytes);
+          return Status::Ok();
+        }));
   }
   SKIFF_RETURN_IF_ERROR(close_dirs_until(""));
   SKIFF_RETURN_IF_ERROR(window.Drain());

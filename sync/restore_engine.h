@@ -12,7 +12,8 @@
 // Metadata: modes and mtimes (directories after their content), numeric owners when
 // `preserve_owner`; runs of zero bytes become holes, so sparse files stay sparse.
 //
-// Files are restored several at a time on worker threads (see JobWindow), while
+// Files are restored several at a time on worker threads (see JobWindow), spread over
+// several sessions of the repository's server when it can open them, while
 // directories, symlinks, hard links and directory metadata are handled in manifest order
 // on the calling thread. Run is not thread-safe (one call at a time); the Repository and
 // LocalFs must outlive the engine.
@@ -33,6 +34,9 @@ struct RestoreOptions {
   std::string target;                 // local directory (created if missing)
   std::vector<std::string> patterns;  // empty = everything; else paths or globs
   bool preserve_owner = false;
+  // Sessions (server processes) the files are read over, when the transport can open
+  // more than one (sync/repo_connect.h FileSessions); 1 = the repository's only.
+  size_t sessions = 4;
   std::function<void(const std::string&)> error;  // each per-file failure
   std::function<void(uint64_t files, uint64_t bytes)> progress;
 };
@@ -54,8 +58,10 @@ class RestoreEngine {
   Result<RestoreStats> Run();
 
  private:
-  // One regular file: content (verified against the manifest) and metadata. Any thread.
-  Status RestoreFile(const ManifestEntry& e, const std::string& snap, uint64_t* bytes);
+  // One regular file: content (verified against the manifest) and metadata, read through
+  // `fs` (one of the repository's sessions). Any thread.
+  Status RestoreFile(RemoteFs& fs, const ManifestEntry& e, const std::string& snap,
+                     uint64_t* bytes);
 
   const Repository& repo_;
   LocalFs& local_;

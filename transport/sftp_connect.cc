@@ -14,8 +14,13 @@ Result<std::unique_ptr<RemoteFs>> ConnectSftp(std::shared_ptr<SshConnection> con
   if (!conn) return Status::Invalid("ConnectSftp: no connection");
   SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<Channel> channel, conn->OpenSubsystem("sftp"));
   const std::string who = conn->Describe();
-  auto fs = SftpRemoteFs::Create(std::move(channel), std::move(sftp), std::move(conn));
+  auto fs = SftpRemoteFs::Create(std::move(channel), sftp, conn);
   if (!fs.ok()) return fs.status().WithContext("starting SFTP on " + who);
+  // Siblings: another "sftp" channel on the same connection each.
+  (*fs)->set_session_opener([conn, sftp]() -> Result<std::unique_ptr<SftpRemoteFs>> {
+    SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<Channel> ch, conn->OpenSubsystem("sftp"));
+    return SftpRemoteFs::Create(std::move(ch), sftp, conn);
+  });
   return std::unique_ptr<RemoteFs>(std::move(fs).value());
 }
 

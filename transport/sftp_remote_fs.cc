@@ -37,6 +37,15 @@ SftpRemoteFs::SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<Sftp
 
 SftpRemoteFs::~SftpRemoteFs() = default;
 
+size_t SftpRemoteFs::OpenSessions(size_t n) {
+  while (opener_ && sessions() < n) {
+    auto s = opener_();
+    if (!s.ok()) break;
+    siblings_.push_back(std::move(s).value());
+  }
+  return sessions();
+}
+
 const Capabilities& SftpRemoteFs::caps() const { return client_->caps(); }
 
 Result<FileAttr> SftpRemoteFs::StatLike(uint8_t type, const char* verb, const std::string& path) {

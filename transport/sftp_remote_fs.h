@@ -13,12 +13,23 @@
 // CLOSE of the directory handle (it is ordered before any later request on the channel;
 // a failed close is not reported): a listing of up to 100 entries waits 2 round trips.
 //
-// Thread-safety: all methods may be called concurrently from any thread. Ownership: owns
-// the SftpClient and through it the channel; `keepalive` (typically the SSH connection
-// the channel runs on) is released only after the channel is closed. RemoteFiles must
-// not outlive this object.
+// Sibling sessions: one SFTP session is one server process that handles its requests one
+// at a time, so work on many small files is bound by it (the full backup's 5000 new
+// small files: the server side runnable half the time while the client waited). With a
+// session opener (ConnectSftp sets one: another "sftp" channel on the same SSH
+// connection; repo_connect.cc for a local sftp-server: another process), OpenSessions
+// adds siblings and session(i) hands them out. A RemoteFile and a CopyData belong to the
+// session that opened the file. Requests on different sessions are not ordered with
+// each other: wait for one's reply before depending on it on another.
+//
+// Thread-safety: all methods may be called concurrently from any thread, except
+// set_session_opener and OpenSessions (before sharing the object). Ownership: owns the
+// SftpClient and through it the channel, and the siblings; `keepalive` (typically the
+// SSH connection the channel runs on) is released only after the channel is closed.
+// RemoteFiles must not outlive this object.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +70,16 @@ class SftpRemoteFs : public RemoteFs {
 
   SftpClient& client() { return *client_; }
 
+  using SessionOpener = std::function<Result<std::unique_ptr<SftpRemoteFs>>()>;
+  void set_session_opener(SessionOpener opener) { opener_ = std::move(opener); }
+  // Opens siblings until there are `n` sessions in all; stops at the first failure (a
+  // server's MaxSessions, say: the sessions already open are used). Returns the count.
+  size_t OpenSessions(size_t n);
+  size_t sessions() const { return 1 + siblings_.size(); }
+  RemoteFs& session(size_t i) {
+    return i % sessions() == 0 ? *this : *siblings_[i % sessions() - 1];
+  }
+
  private:
   SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<SftpClient> client);
   Result<FileAttr> StatLike(uint8_t type, const char* verb, const std::string& path);
@@ -70,6 +91,8 @@ class SftpRemoteFs : public RemoteFs {
   // Declared first so that it is destroyed last, after the client closed the channel.
   std::shared_ptr<void> keepalive_;
   std::unique_ptr<SftpClient> client_;
+  SessionOpener opener_;
+  std::vector<std::unique_ptr<SftpRemoteFs>> siblings_;  // destroyed before client_
 };
 
 }  // namespace skiff

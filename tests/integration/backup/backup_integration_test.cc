@@ -180,8 +180,11 @@ BOOST_AUTO_TEST_CASE(backup_incremental_restore_diff_prune_check) {
 
 BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   Env env;
-  for (int i = 0; i < 40; ++i)
-    WriteFile(env.src / "many" / ("f" + std::to_string(i)), RandomBytes(100 * 1024, 100 + i));
+  for (int i = 0; i < 40; ++i) {
+    fs::path p = env.src / "many" / ("f" + std::to_string(i));
+    WriteFile(p, RandomBytes(100 * 1024, 100 + i));
+    BOOST_REQUIRE(chmod(p.c_str(), 0644) == 0);  // a torn copy is 0600 (see below)
+  }
   // A slow link (through the throttling proxy) so that the run can be killed midway.
   skiff::testing::FaultProxy proxy(env.sshd.port());
   proxy.SetRateLimit(1 << 20);
@@ -208,14 +211,20 @@ BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   cargv.push_back(nullptr);
   pid_t pid;
   BOOST_REQUIRE(posix_spawn(&pid, cargv[0], nullptr, nullptr, cargv.data(), environ) == 0);
-  // Wait until some files are in the snapshot under construction, then kill -9.
+  // Wait until some files are complete in the snapshot under construction (files are
+  // written in place: complete = full size and the source's mode, set after the last
+  // byte), then kill -9, which leaves others torn.
   fs::path inc = env.repo_local / "snapshots/.incomplete/src/many";
   bool exited = false;
   for (int i = 0; i < 6000; ++i) {
     std::error_code ec;
     size_t n = 0;
-    for (auto it = fs::directory_iterator(inc, ec); !ec && it != fs::directory_iterator(); ++it)
-      ++n;
+    for (auto it = fs::directory_iterator(inc, ec); !ec && it != fs::directory_iterator(); ++it) {
+      struct stat st;
+      if (lstat(it->path().c_str(), &st) == 0 && st.st_size == 100 * 1024 &&
+          (st.st_mode & 07777) == 0644)
+        ++n;
+    }
     if (n >= 5) break;
     int status;
     if (waitpid(pid, &status, WNOHANG) == pid) {
