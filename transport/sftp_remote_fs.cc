@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "transport/sftp_codec.h"
 #include "transport/sftp_file.h"
@@ -38,11 +39,18 @@ SftpRemoteFs::SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<Sftp
 SftpRemoteFs::~SftpRemoteFs() = default;
 
 size_t SftpRemoteFs::OpenSessions(size_t n) {
-  while (opener_ && sessions() < n) {
-    auto s = opener_();
-    if (!s.ok()) break;
-    siblings_.push_back(std::move(s).value());
+  if (!opener_ || sessions() >= n) return sessions();
+  // All at once: each open waits for the server (a channel open and SFTP INIT, a new
+  // sftp-server process); one after the other they delayed the backup's start by
+  // ~0.2 s each on a loaded machine.
+  std::vector<std::optional<Result<std::unique_ptr<SftpRemoteFs>>>> got(n - sessions());
+  {
+    std::vector<std::thread> threads;
+    for (auto& g : got) threads.emplace_back([this, &g] { g.emplace(opener_()); });
+    for (auto& t : threads) t.join();
   }
+  for (auto& g : got)
+    if (g->ok()) siblings_.push_back(std::move(*g).value());
   return sessions();
 }
 

@@ -72,8 +72,8 @@ class SftpRemoteFs : public RemoteFs {
 
   using SessionOpener = std::function<Result<std::unique_ptr<SftpRemoteFs>>()>;
   void set_session_opener(SessionOpener opener) { opener_ = std::move(opener); }
-  // Opens siblings until there are `n` sessions in all; stops at the first failure (a
-  // server's MaxSessions, say: the sessions already open are used). Returns the count.
+  // Opens siblings (concurrently) until there are `n` sessions in all; those the server
+  // refuses (its MaxSessions, say) are done without. Returns the count.
   size_t OpenSessions(size_t n);
   size_t sessions() const { return 1 + siblings_.size(); }
   RemoteFs& session(size_t i) {
