@@ -30,7 +30,7 @@ std::shared_ptr<OpenFile::Backing> OpenFile::MakeBacking(std::shared_ptr<RemoteF
   if (writable())
     b->write_behind = std::make_unique<WriteBehind>(
         b->file.get(), caps.max_write, write_behind_bytes_,
-        may_stripe() ? std::move(stripes) : WriteBehind::StripeConfig{});
+        may_stripe() ? std::move(stripes) : WriteBehind::StripeConfig{}, pool);
   return b;
 }
 

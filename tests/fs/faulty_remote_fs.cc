@@ -1,5 +1,7 @@
 #include "tests/fs/faulty_remote_fs.h"
 
+#include <unistd.h>
+
 namespace skiff::testing {
 
 Status FaultyRemoteFs::Gate() {
@@ -33,6 +35,7 @@ class FaultyRemoteFs::File : public RemoteFile {
   }
   Status SetStat(const FileAttr& attr) override {
     SKIFF_RETURN_IF_ERROR(fs_->Gate());
+    fs_->NoteFileSetStatThread();
     return inner_->SetStat(attr);
   }
   Status Sync() override {
@@ -60,6 +63,11 @@ Result<FileAttr> FaultyRemoteFs::Lstat(const std::string& p) {
   ++stats_;
   return inner_->Lstat(p);
 }
+void FaultyRemoteFs::NoteFileSetStatThread() {
+  std::lock_guard<std::mutex> l(mu_);
+  setstat_threads_.insert(gettid());
+}
+
 Status FaultyRemoteFs::SetStat(const std::string& p, const FileAttr& a) {
   SKIFF_RETURN_IF_ERROR(Gate());
   return inner_->SetStat(p, a);

@@ -2,13 +2,17 @@
 //   set_lost(true)       every call (and every call on files opened through it) fails
 //                        with kConnectionLost, as after a dropped connection
 //   set_fail_writes(s)   WriteAsync/Write complete with status `s`
-// It also counts calls by kind (reads with the bytes asked for, writes, syncs).
+// It also counts calls by kind (reads with the bytes asked for, writes, syncs) and
+// records which threads made fsetstat calls (file_setstat_threads).
 // Thread-safe (atomics); the wrapped fs must outlive it.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "transport/remote_fs.h"
@@ -35,6 +39,11 @@ class FaultyRemoteFs : public RemoteFs {
   uint64_t stat_calls() const { return stats_; }
   uint64_t write_calls() const { return writes_; }
   uint64_t sync_calls() const { return syncs_; }
+  // Kernel thread ids of the threads that called SetStat on a file opened through it.
+  std::set<pid_t> file_setstat_threads() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return setstat_threads_;
+  }
 
   const Capabilities& caps() const override { return inner_->caps(); }
   Result<FileAttr> Stat(const std::string& path) override;
@@ -60,6 +69,7 @@ class FaultyRemoteFs : public RemoteFs {
   Status Gate();  // kConnectionLost while lost, else OK; counts the call
   void CountWrite() { ++writes_; }
   void CountSync() { ++syncs_; }
+  void NoteFileSetStatThread();
   void CountRead(uint32_t len) {
     ++read_requests_;
     read_bytes_ += len;
@@ -70,7 +80,8 @@ class FaultyRemoteFs : public RemoteFs {
   std::shared_ptr<RemoteFs> inner_;
   std::atomic<bool> lost_{false};
   mutable std::mutex mu_;
-  Status fail_writes_;  // guarded by mu_
+  Status fail_writes_;               // guarded by mu_
+  std::set<pid_t> setstat_threads_;  // guarded by mu_
   std::atomic<uint64_t> calls_{0}, read_requests_{0}, read_bytes_{0}, stats_{0}, writes_{0},
       syncs_{0};
 };
