@@ -16,8 +16,8 @@
 // Sibling sessions: one SFTP session is one server process that handles its requests one
 // at a time, so work on many small files is bound by it (the full backup's 5000 new
 // small files: the server side runnable half the time while the client waited). With a
-// session opener (ConnectSftp sets one: another "sftp" channel on the same SSH
-// connection; repo_connect.cc for a local sftp-server: another process), OpenSessions
+// session opener (ConnectSftp sets one: a further SSH connection, in batch mode, with
+// the "sftp" subsystem; repo_connect.cc for a local sftp-server: another process), OpenSessions
 // adds siblings and session(i) hands them out. A RemoteFile and a CopyData belong to the
 // session that opened the file. Requests on different sessions are not ordered with
 // each other: wait for one's reply before depending on it on another.
