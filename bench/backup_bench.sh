@@ -93,21 +93,6 @@ for rep in $(seq "$REPEAT"); do
   diff -r "$SRC" "$W/restore-skiff/src" >/dev/null && echo "# rep $rep: skiff restore identical to the source" >&2 ||
     echo "# rep $rep: SKIFF RESTORE DIFFERS" >&2
 done
-echo "step            wall_s  peak_rss_KiB  wire_bytes"
-echo "$results" | awk 'NF==4 {printf "%-15s %7s %13s %11s\n", $1, $2, $3, $4}'
-echo "$results" | awk 'NF==4' | python3 -c '
-import sys, statistics
-rows = {}
-for l in sys.stdin:
-    n, w, r, b = l.split(); rows.setdefault(n, []).append((float(w), int(r), int(b)))
-med = {n: [statistics.median(x[i] for x in v) for i in range(3)] for n, v in rows.items()}
-print("medians over %d runs:" % len(next(iter(rows.values()))))
-for n, (w, r, b) in sorted(med.items()):
-    print("  %-15s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
-for peer in ("rsync", "restic"):
-    for step in ("full", "incr", "restore"):
-        s, p = med.get("skiff-" + step), med.get(peer + "-" + step)
-        if s and p and p[0] > 0 and p[2] > 0 and p[1] > 0:
-            print("  %-8s skiff/%-6s: wall %.2fx  wire %.2fx  rss %.2fx" %
-                  (step, peer, s[0] / p[0], s[2] / p[2], s[1] / p[1]))
-'
+peers=(rsync "skiff/rsync ")
+[ "$WITH_RESTIC" = 1 ] && peers+=(restic "skiff/restic")
+echo "$results" | print_results skiff "${peers[@]}"

@@ -7,8 +7,9 @@
 #   copy_skiff BIN       SKIFF=$W/skiff, a copy of BIN the test accounts can execute
 #   restricted_key ROOT MODE   prints the path of a new skiff-restricted key whose
 #                        authorized_keys line is `skiff authorize --root ROOT MODE`'s
-#   print_results OURS PEER LABEL   the table of every run, the medians, and per step
-#                        (full, incr) the ratio OURS-step / PEER-step as "LABEL: ..."
+#   print_results OURS PEER LABEL [PEER LABEL]...   the table of every run, the medians,
+#                        and per step (full, incr, restore: those measured) and peer the
+#                        ratios OURS-step / PEER-step (wall, wire, peak RSS) as "LABEL: ..."
 #   start_relay          a counting TCP relay in front of the loopback sshd ($SSHD_PORT,
 #                        $KNOWN_HOSTS, $SSH_CONFIG from tests/support/sshd-env's env file);
 #                        sets RELAY_PID, PPORT, SSHOPTS (array) and RSYNC_SSH
@@ -130,26 +131,28 @@ restricted_key() {  # restricted_key ROOT MODE
   tests/support/sshd-env add-key "$W/sshd" skiff-restricted "${line%%\" ssh-*}\"" | tail -n 1
 }
 
-print_results() {  # print_results OURS PEER LABEL < lines "NAME wall_s peak_rss_kib wire_bytes"
+print_results() {  # print_results OURS PEER LABEL [PEER LABEL]... < lines "NAME wall_s peak_rss_kib wire_bytes"
   local results
   results=$(cat)
-  echo "step           wall_s  peak_rss_KiB  wire_bytes"
-  echo "$results" | awk 'NF==4 {printf "%-14s %7s %13s %11s\n", $1, $2, $3, $4}'
+  echo "step            wall_s  peak_rss_KiB  wire_bytes"
+  echo "$results" | awk 'NF==4 {printf "%-15s %7s %13s %11s\n", $1, $2, $3, $4}'
   echo "$results" | awk 'NF==4' | python3 -c '
 import sys, statistics
-ours, peer, label = sys.argv[1:]
+ours, pairs = sys.argv[1], sys.argv[2:]
 rows = {}
 for l in sys.stdin:
     n, w, r, b = l.split(); rows.setdefault(n, []).append((float(w), int(r), int(b)))
 med = {n: [statistics.median(x[i] for x in v) for i in range(3)] for n, v in rows.items()}
 print("medians over %d runs:" % len(next(iter(rows.values()))))
 for n, (w, r, b) in sorted(med.items()):
-    print("  %-12s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
-for step in ("full", "incr"):
-    s, r = med.get(ours + "-" + step), med.get(peer + "-" + step)
-    if s and r and r[0] > 0 and r[2] > 0:
-        print("  %-5s %s: wall %.2fx  wire %.2fx" % (step, label, s[0] / r[0], s[2] / r[2]))
-' "$1" "$2" "$3"
+    print("  %-15s wall %7.2f s  rss %8d KiB  wire %12d B" % (n, w, r, b))
+for peer, label in zip(pairs[0::2], pairs[1::2]):
+    for step in ("full", "incr", "restore"):
+        s, p = med.get(ours + "-" + step), med.get(peer + "-" + step)
+        if s and p and p[0] > 0 and p[1] > 0 and p[2] > 0:
+            print("  %-8s %s: wall %.2fx  wire %.2fx  rss %.2fx" %
+                  (step, label, s[0] / p[0], s[2] / p[2], s[1] / p[1]))
+' "$@"
 }
 
 wire() { awk '{s+=$1+$2} END {print s+0}' "$W/wire" 2>/dev/null || echo 0; }
