@@ -135,17 +135,37 @@ Result<BackupFileJob::Step> BackupFileJob::TryResume(RemoteFs& fs, const std::st
   return Step::kDone;
 }
 
+bool BackupFileJob::UnchangedByMetadata(const LocalStat& st, const ManifestEntry& e,
+                                        const ManifestEntry& prev, bool* same_meta) const {
+  *same_meta = prev.size == st.size && prev.mtime == st.mtime && prev.mode == e.mode &&
+               prev.uid == e.uid && prev.gid == e.gid;
+  // A file modified in the second the previous snapshot started, or later, may have
+  // changed again without its (second-resolution) times moving: do not trust them.
+  bool racy = st.mtime >= config_.prev_time || st.ctime >= config_.prev_time;
+  return *same_meta && prev.ino == st.ino && prev.ctime == st.ctime && !racy;
+}
+
+bool BackupFileJob::LinkUnchangedAsync(const std::string& rel, const LocalStat& st,
+                                       const ManifestEntry& e,
+                                       const std::optional<ManifestEntry>& prev,
+                                       std::function<void(Status)> done) {
+  auto* server = dynamic_cast<ServerBuildFs*>(&fs_);
+  if (!prev || !server || !server->server_build() || config_.resuming || config_.checksum ||
+      config_.prev_dir.empty() || !fs_.caps().hardlink)
+    return false;
+  bool same_meta = false;
+  if (!UnchangedByMetadata(st, e, *prev, &same_meta)) return false;
+  server->HardlinkAsync(config_.prev_dir + "/" + rel, Dst(rel), std::move(done));
+  return true;
+}
+
 Result<BackupFileJob::Step> BackupFileJob::TryUnchanged(RemoteFs& fs, const std::string& local,
                                                         const std::string& rel, const LocalStat& st,
                                                         const ManifestEntry& e,
                                                         const ManifestEntry& prev,
                                                         FileResult* out) {
-  bool same_meta = prev.size == st.size && prev.mtime == st.mtime && prev.mode == e.mode &&
-                   prev.uid == e.uid && prev.gid == e.gid;
-  // A file modified in the second the previous snapshot started, or later, may have
-  // changed again without its (second-resolution) times moving: do not trust them.
-  bool racy = st.mtime >= config_.prev_time || st.ctime >= config_.prev_time;
-  bool unchanged = same_meta && prev.ino == st.ino && prev.ctime == st.ctime && !racy;
+  bool same_meta = false;
+  bool unchanged = UnchangedByMetadata(st, e, prev, &same_meta);
   if (config_.checksum && same_meta) {
     SKIFF_ASSIGN_OR_RETURN(auto h, HashLocal(fs, local, st, /*store_signature=*/false));
     if (!h) return Step::kGone;

@@ -95,6 +95,17 @@ class BackupFileJob {
   FileJobOutcome Run(const std::string& local, const std::string& rel, const LocalStat& st,
                      const ManifestEntry& e, const std::optional<ManifestEntry>& prev);
 
+  // Step 2 without waiting, for the engine: when the repository's server takes hard links
+  // asynchronously (ServerBuildFs::HardlinkAsync, a `skiff serve` endpoint), the run is
+  // not resuming, contents are not compared and `st` is unchanged from `prev` by its
+  // metadata, asks for the link to the previous snapshot's copy and returns true; `done`
+  // later gets the link's status, on another thread (it must not block). The file's
+  // result is then `prev`'s, or, when the link failed, whatever Run makes of it. Returns
+  // false, having done nothing, in every other case.
+  bool LinkUnchangedAsync(const std::string& rel, const LocalStat& st, const ManifestEntry& e,
+                          const std::optional<ManifestEntry>& prev,
+                          std::function<void(Status)> done);
+
   // Helpers the engine shares (any thread).
   std::string Dst(const std::string& rel) const { return config_.incomplete_dir + "/" + rel; }
   std::string NewTmpPath(const char* kind);  // a fresh name in .skiff/tmp
@@ -116,6 +127,11 @@ class BackupFileJob {
   Result<Step> TryResume(RemoteFs& fs, const std::string& local, const std::string& rel,
                          const LocalStat& st, const ManifestEntry& e,
                          const std::optional<ManifestEntry>& prev, FileResult* out);
+  // Whether `st` is unchanged from `prev` by size, mtime, mode, owner, inode and ctime, and
+  // not modified in or after the second the previous snapshot started; *same_meta: the
+  // first four agree.
+  bool UnchangedByMetadata(const LocalStat& st, const ManifestEntry& e, const ManifestEntry& prev,
+                           bool* same_meta) const;
   // Step 2: unchanged since `prev` -> hard link to the previous snapshot's copy.
   Result<Step> TryUnchanged(RemoteFs& fs, const std::string& local, const std::string& rel,
                             const LocalStat& st, const ManifestEntry& e, const ManifestEntry& prev,

@@ -18,6 +18,9 @@ JobWindow::~JobWindow() {
   }
   work_cv_.notify_all();
   for (auto& t : threads_) t.join();
+  // A started async job's Complete still refers to this window.
+  std::unique_lock<std::mutex> l(mu_);
+  done_cv_.wait(l, [&] { return async_open_ == 0; });
 }
 
 void JobWindow::WorkerLoop() {
@@ -29,6 +32,18 @@ void JobWindow::WorkerLoop() {
       if (stop_) return;
       item = std::move(queue_.front());
       queue_.pop_front();
+      if (item->async_work) ++async_open_;
+    }
+    if (item->async_work) {
+      item->async_work([this, item] {
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          item->done = true;
+          --async_open_;
+        }
+        done_cv_.notify_all();
+      });
+      continue;
     }
     item->work();
     {
@@ -53,6 +68,20 @@ Status JobWindow::Submit(std::function<void()> work, std::function<Status()> fin
   } else {
     item->done = true;  // not shared with any worker yet
   }
+  order_.push_back(std::move(item));
+  return RunFinishers(max_pending_);
+}
+
+Status JobWindow::SubmitAsync(std::function<void(Complete)> work, std::function<Status()> finish) {
+  if (!error_.ok()) return error_;
+  auto item = std::make_shared<Item>();
+  item->finish = std::move(finish);
+  item->async_work = std::move(work);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    queue_.push_back(item);
+  }
+  work_cv_.notify_one();
   order_.push_back(std::move(item));
   return RunFinishers(max_pending_);
 }

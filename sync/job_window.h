@@ -40,6 +40,12 @@ class JobWindow {
   // Queues `work` for a worker and `finish` for the owner's thread; runs the finishers
   // that are ready. Returns the first finisher error (see the file comment).
   Status Submit(std::function<void()> work, std::function<Status()> finish);
+  // As Submit, but the job is done only once `work` has called the Complete it is given
+  // (exactly once, from any thread, possibly after `work` returned): a job that waits for
+  // an asynchronous answer frees its worker at once, and its finisher runs after the
+  // answer came. The destructor waits for every started job's Complete.
+  using Complete = std::function<void()>;
+  Status SubmitAsync(std::function<void(Complete)> work, std::function<Status()> finish);
   // A finisher with no work: runs once everything submitted before it has finished.
   Status Then(std::function<Status()> finish) { return Submit(nullptr, std::move(finish)); }
   // Waits for every job and runs every finisher.
@@ -48,6 +54,7 @@ class JobWindow {
  private:
   struct Item {
     std::function<void()> work;
+    std::function<void(Complete)> async_work;  // instead of work (SubmitAsync)
     std::function<Status()> finish;
     bool done = false;  // guarded by mu_
   };
@@ -56,11 +63,12 @@ class JobWindow {
   Status RunFinishers(size_t keep);
 
   const size_t max_pending_;
-  std::mutex mu_;                            // guards queue_, stop_ and Item::done
+  std::mutex mu_;                            // guards queue_, stop_, async_open_ and Item::done
   std::condition_variable work_cv_;          // queue_ non-empty or stop_
   std::condition_variable done_cv_;          // some Item::done became true
   std::deque<std::shared_ptr<Item>> queue_;  // work not yet started
   bool stop_ = false;
+  size_t async_open_ = 0;  // async jobs started whose Complete has not been called
   std::deque<std::shared_ptr<Item>> order_;  // owner thread only: submission order
   Status error_;                             // owner thread only
   std::vector<std::thread> threads_;

@@ -131,6 +131,12 @@ ServeRemoteFs::ServeRemoteFs(std::unique_ptr<Channel> ch, std::shared_ptr<void> 
     : channel_(std::move(ch)), keepalive_(std::move(keepalive)) {}
 
 ServeRemoteFs::~ServeRemoteFs() {
+  {
+    std::lock_guard<std::mutex> l(link_mu_);
+    link_stop_ = true;
+  }
+  link_cv_.notify_one();
+  if (link_sender_.joinable()) link_sender_.join();
   channel_->SendEof().IgnoreError();
   channel_->Close();
   if (reader_.joinable()) reader_.join();
@@ -411,38 +417,63 @@ Result<std::string> ServeRemoteFs::Readlink(const std::string& path) {
 }
 struct ServeRemoteFs::LinkRequest {
   std::string from, to;
-  bool done = false;
-  Status result;
+  std::function<void(Status)> done;
 };
 
 Status ServeRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
   if (version_ < 2)
     return SimpleCall(Op::kHardlink, PayloadWriter().Str(existing).Str(new_path).Take(),
                       "hard link " + new_path);
-  LinkRequest req;
-  req.from = existing;
-  req.to = new_path;
-  std::unique_lock<std::mutex> l(link_mu_);
-  link_queue_.push_back(&req);
-  while (!req.done) {
-    if (links_in_flight_ < kLinkBatchesInFlight && !link_queue_.empty()) {
-      // Send what has gathered (ours, perhaps others'): callers that arrive while a batch
-      // is in flight travel together in the next one.
-      size_t n = std::min(link_queue_.size(), kMaxLinkBatch);
-      std::vector<LinkRequest*> batch(link_queue_.begin(), link_queue_.begin() + n);
-      link_queue_.erase(link_queue_.begin(), link_queue_.begin() + n);
-      ++links_in_flight_;
-      l.unlock();
-      SendLinkBatch(std::move(batch));
-      l.lock();
-      continue;
-    }
-    link_cv_.wait(l);
-  }
-  return req.result.ok() ? req.result : req.result.WithContext("hard link " + new_path);
+  // Shared: the promise must outlive set_value on the reader thread.
+  auto linked = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = linked->get_future();
+  HardlinkAsync(existing, new_path, [linked](Status st) { linked->set_value(std::move(st)); });
+  Status st = result.get();
+  return st.ok() ? st : st.WithContext("hard link " + new_path);
 }
 
-void ServeRemoteFs::SendLinkBatch(std::vector<LinkRequest*> batch) {
+void ServeRemoteFs::HardlinkAsync(const std::string& existing, const std::string& new_path,
+                                  std::function<void(Status)> done) {
+  if (version_ < 2) {
+    done(Hardlink(existing, new_path));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(link_mu_);
+    if (!link_stop_) {
+      link_queue_.push_back(LinkRequest{existing, new_path, std::move(done)});
+      if (!link_sender_.joinable()) link_sender_ = std::thread([this] { LinkSenderLoop(); });
+      link_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::ConnectionLost("serve connection closed"));
+}
+
+void ServeRemoteFs::LinkSenderLoop() {
+  std::unique_lock<std::mutex> l(link_mu_);
+  for (;;) {
+    link_cv_.wait(l, [&] {
+      return link_stop_ || (!link_queue_.empty() && links_in_flight_ < kLinkBatchesInFlight);
+    });
+    if (link_stop_) break;
+    // What gathered while the batches were in flight travels together.
+    const size_t n = std::min(link_queue_.size(), kMaxLinkBatch);
+    std::vector<LinkRequest> batch(std::make_move_iterator(link_queue_.begin()),
+                                   std::make_move_iterator(link_queue_.begin() + n));
+    link_queue_.erase(link_queue_.begin(), link_queue_.begin() + n);
+    ++links_in_flight_;
+    l.unlock();
+    SendLinkBatch(std::move(batch));
+    l.lock();
+  }
+  std::vector<LinkRequest> left;
+  left.swap(link_queue_);
+  l.unlock();
+  for (auto& r : left) r.done(Status::ConnectionLost("serve connection closed"));
+}
+
+void ServeRemoteFs::SendLinkBatch(std::vector<LinkRequest> batch) {
   // Each path is sent as the length it shares with the previous item's and the rest.
   auto put = [](PayloadWriter& w, const std::string& prev, const std::string& path) {
     size_t keep = 0;
@@ -455,10 +486,12 @@ void ServeRemoteFs::SendLinkBatch(std::vector<LinkRequest*> batch) {
   w.U32(static_cast<uint32_t>(batch.size()));
   static const std::string kNone;
   for (size_t i = 0; i < batch.size(); ++i) {
-    put(w, i ? batch[i - 1]->from : kNone, batch[i]->from);
-    put(w, i ? batch[i - 1]->to : kNone, batch[i]->to);
+    put(w, i ? batch[i - 1].from : kNone, batch[i].from);
+    put(w, i ? batch[i - 1].to : kNone, batch[i].to);
   }
-  CallAsync(Op::kLinkBatch, w.Take(), [this, batch](Result<std::string> r) {
+  auto reqs = std::make_shared<std::vector<LinkRequest>>(std::move(batch));
+  CallAsync(Op::kLinkBatch, w.Take(), [this, reqs](Result<std::string> r) {
+    const auto& batch = *reqs;
     std::vector<Status> results(batch.size());
     if (!r.ok()) {
       for (auto& s : results) s = r.status();
@@ -483,13 +516,10 @@ void ServeRemoteFs::SendLinkBatch(std::vector<LinkRequest*> batch) {
     }
     {
       std::lock_guard<std::mutex> l(link_mu_);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        batch[i]->result = results[i];
-        batch[i]->done = true;
-      }
       --links_in_flight_;
     }
-    link_cv_.notify_all();
+    link_cv_.notify_one();
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
   });
 }
 

@@ -121,3 +121,60 @@ BOOST_AUTO_TEST_CASE(job_window_error_in_the_middle_stops_later_finishers) {
   for (size_t i = 0; i < finished.size(); ++i) BOOST_TEST(finished[i] == static_cast<int>(i));
   BOOST_TEST(ran.load() <= 100);
 }
+
+BOOST_AUTO_TEST_CASE(job_window_async_jobs_free_their_worker_and_finish_in_order) {
+  // One worker, 100 async jobs whose Complete is called later by another thread (as a
+  // serve link reply would): every job is started although none has completed (the
+  // worker was not held), and the finishers still run in submission order, each after
+  // its Complete.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<JobWindow::Complete> waiting;
+  std::vector<int> order;
+  std::vector<bool> completed(100, false);
+  bool after_complete = true;
+  std::thread answerer;
+  {
+    JobWindow w(1, 1000);
+    for (int i = 0; i < 100; ++i)
+      BOOST_REQUIRE(w.SubmitAsync(
+                         [&, i](JobWindow::Complete c) {
+                           std::lock_guard<std::mutex> l(mu);
+                           waiting.push_back([&, i, c] {
+                             {
+                               std::lock_guard<std::mutex> l2(mu);
+                               completed[i] = true;
+                             }
+                             c();
+                           });
+                           cv.notify_all();
+                         },
+                         [&, i] {
+                           std::lock_guard<std::mutex> l(mu);
+                           after_complete &= completed[i];
+                           order.push_back(i);
+                           return Status::Ok();
+                         })
+                        .ok());
+    {
+      std::unique_lock<std::mutex> l(mu);
+      BOOST_REQUIRE(
+          cv.wait_for(l, std::chrono::seconds(30), [&] { return waiting.size() == 100; }));
+    }
+    BOOST_TEST(order.empty());
+    // Answers in reverse order, from another thread.
+    answerer = std::thread([&] {
+      std::vector<JobWindow::Complete> all;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        all.swap(waiting);
+      }
+      for (auto it = all.rbegin(); it != all.rend(); ++it) (*it)();
+    });
+    BOOST_REQUIRE(w.Drain().ok());
+  }
+  answerer.join();
+  BOOST_TEST(after_complete);
+  BOOST_REQUIRE(order.size() == 100u);
+  for (int i = 0; i < 100; ++i) BOOST_TEST(order[i] == i);
+}
