@@ -130,7 +130,7 @@ Status DeltaMatcher::EmitCopy(uint32_t index, uint32_t length) {
   copied_bytes_ += length;
   if (copy_length_ != 0 && copy_offset_ + copy_length_ == off) {
     copy_length_ += length;
-    return Status::Ok();
+    return copy_length_ >= kMaxCopyRun ? FlushCopy() : Status::Ok();
   }
   SKIFF_RETURN_IF_ERROR(FlushCopy());
   copy_offset_ = off;

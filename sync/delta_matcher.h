@@ -9,10 +9,11 @@
 // base's weak digests; only a weak hit costs a strong hash (XXH3_64bits) of the window.
 // After a match the window jumps a whole block. The block that follows the previous match
 // is tried first (rsync's trick), by its strong hash alone, so unchanged data runs at
-// hashing speed and adjacent copies merge into one Copy. The base's short final block is
-// matched right after its predecessor and at the end of the new file. Identical base
-// blocks are indexed once. Consequence: an insertion or rewrite costs its own bytes plus
-// less than two blocks of literal; appended data costs the appended bytes.
+// hashing speed and adjacent copies merge into one Copy (of at most kMaxCopyRun bytes).
+// The base's short final block is matched right after its predecessor and at the end of
+// the new file. Identical base blocks are indexed once. Consequence: an insertion or
+// rewrite costs its own bytes plus less than two blocks of literal; appended data costs
+// the appended bytes.
 //
 // Memory is bounded independent of the file: a window of one block, pending literal
 // bytes (flushed to the sink in chunks of kLiteralChunk), and at most kFeedChunk bytes of
@@ -55,6 +56,11 @@ class DeltaMatcher {
   static constexpr size_t kLiteralChunk = 256 * 1024;
   // Update() copies at most this much of its argument into the buffer at a time.
   static constexpr size_t kFeedChunk = 1024 * 1024;
+  // A run of adjacent copies is handed to the sink once it covers this many bytes, so a
+  // sink can act on a long unchanged stretch while the rest is still being read (a
+  // `skiff serve` endpoint rebuilds it meanwhile; sync/server_file_transfer.h) instead
+  // of receiving one Copy for a 200 MiB file at Finish.
+  static constexpr uint64_t kMaxCopyRun = 8 << 20;
 
   DeltaMatcher(const FileSignature& base, DeltaSink& sink);
   DeltaMatcher(const DeltaMatcher&) = delete;

@@ -49,7 +49,15 @@ std::string ServeBuild::Request(uint8_t flags) {
   out += body_;
   body_.clear();
   count_ = 0;
+  described_ = 0;
   return out;
+}
+
+void ServeBuild::EncodePendingCopy() {
+  if (copy_len_ == 0) return;
+  body_ += PayloadWriter().U8(0).U64(copy_off_).U64(copy_len_).Take();
+  ++count_;
+  copy_len_ = 0;
 }
 
 Status ServeBuild::WaitBelow(int n) {
@@ -76,27 +84,25 @@ Status ServeBuild::Send() {
 Status ServeBuild::Copy(uint64_t base_offset, uint64_t length) {
   if (done_) return Status::Invalid("build already committed");
   if (length == 0) return Status::Ok();
+  described_ += length;
   if (copy_len_ > 0 && copy_off_ + copy_len_ == base_offset) {
     copy_len_ += length;
-    return Status::Ok();
+  } else {
+    EncodePendingCopy();
+    copy_off_ = base_offset;
+    copy_len_ = length;
   }
-  if (copy_len_ > 0) {
-    body_ += PayloadWriter().U8(0).U64(copy_off_).U64(copy_len_).Take();
-    ++count_;
+  if (described_ >= kDescribedBytes) {
+    EncodePendingCopy();
+    return Send();
   }
-  copy_off_ = base_offset;
-  copy_len_ = length;
   if (body_.size() >= kRequestBytes) return Send();
   return Status::Ok();
 }
 
 Status ServeBuild::Literal(std::string_view bytes) {
   if (done_) return Status::Invalid("build already committed");
-  if (copy_len_ > 0) {
-    body_ += PayloadWriter().U8(0).U64(copy_off_).U64(copy_len_).Take();
-    ++count_;
-    copy_len_ = 0;
-  }
+  EncodePendingCopy();
   while (!bytes.empty()) {
     std::string_view piece = bytes.substr(0, kMaxLiteral);
     if (compress_ && piece.size() >= kMinCompress) {
@@ -118,8 +124,10 @@ Status ServeBuild::Literal(std::string_view bytes) {
     }
     ++count_;
     literal_bytes_ += piece.size();
+    described_ += piece.size();
     bytes.remove_prefix(piece.size());
-    if (body_.size() >= kRequestBytes) SKIFF_RETURN_IF_ERROR(Send());
+    if (body_.size() >= kRequestBytes || described_ >= kDescribedBytes)
+      SKIFF_RETURN_IF_ERROR(Send());
   }
   return Status::Ok();
 }
@@ -127,11 +135,7 @@ Status ServeBuild::Literal(std::string_view bytes) {
 Result<bool> ServeBuild::Commit(uint64_t size, const std::string& hash, const FileAttr& attr,
                                 const std::string& sig_path) {
   if (done_) return Status::Invalid("build already committed");
-  if (copy_len_ > 0) {
-    body_ += PayloadWriter().U8(0).U64(copy_off_).U64(copy_len_).Take();
-    ++count_;
-    copy_len_ = 0;
-  }
+  EncodePendingCopy();
   std::string req = Request(kEnd | (spec_.sync ? kSync : 0));
   req += PayloadWriter().U64(size).Str(hash).Attr(attr).Str(sig_path).Str(spec_.sig_tmp).Take();
   done_ = true;

@@ -33,6 +33,13 @@ class ServeBuild : public RemoteBuild {
   // speed; the server reads one frame at a time.
   static constexpr size_t kRequestBytes = 512 * 1024;
   static constexpr int kInFlight = 16;
+  // A request is also sent once the instructions buffered for it describe this many
+  // bytes of the file (copies and literals), so the server rebuilds a big, mostly
+  // unchanged file while the client is still reading and matching it, instead of
+  // receiving one request for the whole file at the end (a 200 MiB binary with one
+  // change was 3 copy instructions, all in the final request, so its ~200 MiB copy only
+  // started after the client's read). 8 MiB is ~10-40 ms of server work per request.
+  static constexpr uint64_t kDescribedBytes = 8 << 20;
 
   ServeBuild(ServeRemoteFs& fs, uint32_t id, BuildSpec spec);
   ~ServeBuild() override;
@@ -53,6 +60,7 @@ class ServeBuild : public RemoteBuild {
   // The request header (id, flags, the begin fields on the first request) and the
   // buffered instructions.
   std::string Request(uint8_t flags);
+  void EncodePendingCopy();
   Status Send();  // sends the buffered instructions (not the end)
   Status WaitBelow(int n);
 
@@ -64,6 +72,8 @@ class ServeBuild : public RemoteBuild {
   uint32_t count_ = 0;
   // Pending copy, merged with adjacent ones before it is encoded.
   uint64_t copy_off_ = 0, copy_len_ = 0;
+  // Bytes of the file the buffered instructions (and the pending copy) describe.
+  uint64_t described_ = 0;
   uint64_t literal_bytes_ = 0;
   bool compress_ = true;  // literal pieces are compressed until one does not shrink
   static constexpr size_t kMinCompress = 512;

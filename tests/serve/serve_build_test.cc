@@ -5,10 +5,13 @@
 // append-only, read-only or write-only key could try with the new requests, each refused
 // with the published part of the repository unchanged.
 #define BOOST_TEST_MODULE serve_build_test
+#include "transport/serve_build.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -20,6 +23,7 @@
 #include "sync/serve_server.h"
 #include "sync/signature.h"
 #include "tests/support/serve_pipe.h"
+#include "tests/support/serve_repo_fixture.h"
 #include "tests/support/test_data.h"
 #include "tests/support/tree_state.h"
 #include "transport/process_channel.h"
@@ -39,47 +43,9 @@ std::map<std::string, std::string> TreeState(const fs::path& root) {
   return skiff::testing::TreeState(root, {.link_targets = false});
 }
 
-struct Fixture {
-  fs::path dir, repo;
-  const std::string snap = "snapshots/2026-01-01T000000Z";
-  std::string base = RandomBytes(300 * 1024, 7);
-  Fixture() {
-    char tmpl[] = "/tmp/skiff-serve-build-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    repo = dir / "repo";
-    WriteFile(repo / snap / "big", base);
-    WriteFile(repo / snap / "small", "small file\n");
-    WriteFile(repo / ".skiff/manifests/2026-01-01T000000Z", "manifest\n");
-    fs::create_directories(repo / ".skiff/tmp");
-    fs::create_directories(repo / ".skiff/sigs");
-    fs::create_directories(repo / "snapshots/.incomplete");
-    WriteFile(dir / "outside/secret", std::string(5000, 's'));
-  }
-  ~Fixture() { fs::remove_all(dir); }
-  std::unique_ptr<ServeRemoteFs> Serve(const std::string& mode) {
-    auto f = skiff::testing::SpawnServe(repo, mode);
-    BOOST_REQUIRE(f->server_build());
-    return f;
-  }
-  // Everything but the scratch areas.
-  std::map<std::string, std::string> Published() {
-    auto m = TreeState(repo);
-    for (auto it = m.begin(); it != m.end();)
-      it = (it->first.rfind(".skiff/tmp", 0) == 0 ||
-            it->first.rfind("snapshots/.incomplete", 0) == 0)
-               ? m.erase(it)
-               : std::next(it);
-    return m;
-  }
-};
+using Fixture = skiff::testing::ServeRepoFixture;
 
-FileAttr Attrs(uint32_t mode, int64_t mtime) {
-  FileAttr a;
-  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
-  a.mode = mode;
-  a.atime = a.mtime = mtime;
-  return a;
-}
+using skiff::testing::Attrs;
 
 void Refused(const Status& st, const std::string& what) {
   BOOST_TEST(!st.ok(), what);
@@ -172,6 +138,40 @@ BOOST_FIXTURE_TEST_CASE(rebuilds_from_copies_and_literals_and_stores_the_signatu
   auto tr = tb->Commit(text.size(), sync::ContentHash(text), Attrs(0600, 2), "");
   BOOST_REQUIRE_MESSAGE(tr.ok(), tr.status().ToString());
   BOOST_TEST(ReadFile(repo / spec.dst) == text);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_long_copy_is_rebuilt_before_the_stream_ends, Fixture) {
+  // A big, mostly unchanged file is a few long copy ranges. They leave in requests of at
+  // most ServeBuild::kDescribedBytes of the file each, so the server rebuilds the first
+  // part while the client is still matching the rest (before, everything waited for
+  // Commit). The build is not committed until the server's scratch file has grown.
+  const size_t kSize = 3 * ServeBuild::kDescribedBytes;
+  const std::string big = RandomBytes(kSize, 11);
+  WriteFile(repo / snap / "huge", big);
+  auto sv = Serve("--append-only");
+  BuildSpec spec;
+  spec.base = snap + "/huge";
+  spec.tmp = ".skiff/tmp/f.huge";
+  spec.dst = "snapshots/.incomplete/huge";
+  auto b = sv->BeginBuild(spec);
+  // As the matcher sends them: one block at a time, adjacent, 2 MiB short of the end.
+  const size_t kBlock = 64 * 1024;
+  size_t off = 0;
+  for (; off + (2 << 20) < kSize; off += kBlock) BOOST_REQUIRE(b->Copy(off, kBlock).ok());
+  // Waits (bounded) for the server to have written what the sent requests describe.
+  struct stat st {};
+  for (int i = 0; i < 3000; ++i) {
+    if (stat((repo / spec.tmp).c_str(), &st) == 0 &&
+        static_cast<uint64_t>(st.st_size) >= 2 * ServeBuild::kDescribedBytes)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_TEST(static_cast<uint64_t>(st.st_size) >= 2 * ServeBuild::kDescribedBytes);
+  BOOST_TEST(!fs::exists(repo / spec.dst));
+  BOOST_REQUIRE(b->Copy(off, kSize - off).ok());
+  auto r = b->Commit(kSize, sync::ContentHash(big), Attrs(0644, 1), "");
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  BOOST_TEST((ReadFile(repo / spec.dst) == big));
 }
 
 BOOST_FIXTURE_TEST_CASE(link_batches_from_many_threads, Fixture) {

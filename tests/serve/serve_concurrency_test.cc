@@ -19,6 +19,7 @@
 #include "sync/ordered_work_pool.h"
 #include "sync/serve_build_handlers.h"
 #include "tests/support/serve_pipe.h"
+#include "tests/support/serve_repo_fixture.h"
 #include "tests/support/test_data.h"
 #include "tests/support/tree_state.h"
 #include "transport/process_channel.h"
@@ -34,41 +35,9 @@ using skiff::testing::ReadFile;
 using skiff::testing::WriteFile;
 using BH = sync::ServeBuildHandlers;
 
-struct Fixture {
-  fs::path dir, repo;
-  const std::string snap = "snapshots/2026-01-01T000000Z";
-  std::string base = RandomBytes(300 * 1024, 7);
-  Fixture() {
-    char tmpl[] = "/tmp/skiff-serve-conc-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    repo = dir / "repo";
-    WriteFile(repo / snap / "big", base);
-    WriteFile(repo / snap / "small", "small file\n");
-    WriteFile(repo / ".skiff/manifests/2026-01-01T000000Z", "manifest\n");
-    fs::create_directories(repo / ".skiff/tmp");
-    fs::create_directories(repo / ".skiff/sigs");
-    fs::create_directories(repo / "snapshots/.incomplete");
-  }
-  ~Fixture() { fs::remove_all(dir); }
-  // Everything but the scratch areas.
-  std::map<std::string, std::string> Published() {
-    auto m = skiff::testing::TreeState(repo, {.link_targets = false});
-    for (auto it = m.begin(); it != m.end();)
-      it = (it->first.rfind(".skiff/tmp", 0) == 0 ||
-            it->first.rfind("snapshots/.incomplete", 0) == 0)
-               ? m.erase(it)
-               : std::next(it);
-    return m;
-  }
-};
+using Fixture = skiff::testing::ServeRepoFixture;
 
-FileAttr Attrs(uint32_t mode, int64_t mtime) {
-  FileAttr a;
-  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
-  a.mode = mode;
-  a.atime = a.mtime = mtime;
-  return a;
-}
+using skiff::testing::Attrs;
 
 // A serve session spoken in raw frames (after the version-2 hello).
 struct RawSession {

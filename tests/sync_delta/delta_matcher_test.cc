@@ -41,6 +41,25 @@ BOOST_AUTO_TEST_CASE(identical_files_are_one_merged_copy) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_long_unchanged_run_reaches_the_sink_in_pieces) {
+  // 20 MiB unchanged: copies of kMaxCopyRun (rounded up to whole blocks) leave as the
+  // data is fed, not one copy at Finish, and together rebuild the file.
+  const std::string data = RandomBytes(3, 20 << 20);
+  RecordingSink sink(data);
+  FileSignature sig = delta_test::SignatureOf(data, 4096);
+  DeltaMatcher m(sig, sink);
+  BOOST_TEST_REQUIRE(m.Update(std::string_view(data).substr(0, 10 << 20)).ok());
+  // Half the file fed: the first run (at least kMaxCopyRun bytes) has been handed over.
+  BOOST_TEST_REQUIRE(sink.ops().size() == 1u, Describe(sink));
+  BOOST_TEST(sink.ops()[0].length >= DeltaMatcher::kMaxCopyRun);
+  BOOST_TEST(sink.ops()[0].length < DeltaMatcher::kMaxCopyRun + 4096);
+  BOOST_TEST_REQUIRE(m.Update(std::string_view(data).substr(10 << 20)).ok());
+  BOOST_TEST_REQUIRE(m.Finish().ok());
+  BOOST_TEST(sink.out() == data);
+  BOOST_TEST(sink.literal() == 0u);
+  BOOST_TEST(sink.ops().size() == 3u, Describe(sink));
+}
+
 BOOST_AUTO_TEST_CASE(empty_base_gives_only_literals) {
   const std::string data = RandomBytes(1, 600000);
   RecordingSink sink("");
