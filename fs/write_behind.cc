@@ -78,8 +78,9 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
       st->dirty = true;
       st->flushed = false;
     }
-    // Outside the lock: the completion may run inline on this thread.
-    target->WriteAsync(offset + done, std::string(data.substr(done, n)), [st, n](Status s) {
+    // Outside the lock: the completion may run inline on this thread. The bytes are
+    // copied before WriteAsyncFrom returns (for SFTP straight into the channel).
+    target->WriteAsyncFrom(offset + done, data.substr(done, n), [st, n](Status s) {
       std::lock_guard<std::mutex> l(st->mu);
       if (!s.ok() && st->error.ok()) st->error = s.WithContext("write-behind");
       st->in_flight_bytes -= n;

@@ -1,5 +1,5 @@
 // Pipelined write-behind for one open file: Write hands the data to
-// RemoteFile::WriteAsync and returns at once, so many writes are in flight; it blocks
+// RemoteFile::WriteAsyncFrom and returns at once, so many writes are in flight; it blocks
 // only while more than `max_bytes` are unacknowledged. The first failure is sticky:
 // every later Write, Drain and the final Drain at close report it, so an error is never
 // silently dropped (it surfaces at the latest on flush/fsync/close).

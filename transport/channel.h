@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "transport/status.h"
@@ -23,6 +24,16 @@ class Channel {
 
   // Sends all of `data`, blocking while the peer's window or the send buffer is full.
   virtual Status Write(std::string_view data) = 0;
+  // Sends `head` immediately followed by `tail`, as one Write of their concatenation
+  // would (the bytes of concurrent writes never come between them), without the caller
+  // concatenating: an SFTP WRITE's header and its payload. Both are copied before it
+  // returns. This default concatenates; SshChannel copies each straight into its ring.
+  virtual Status WriteGather(std::string_view head, std::string_view tail) {
+    std::string all;
+    all.reserve(head.size() + tail.size());
+    all.append(head).append(tail);
+    return Write(all);
+  }
   // Reads at least one and at most `n` bytes, blocking until some arrive. Returns 0 at
   // a clean EOF from the peer; kConnectionLost / kTimeout when the transport dies.
   virtual Result<size_t> Read(char* buf, size_t n) = 0;

@@ -114,6 +114,12 @@ class RemoteFile {
   using DoneCallback = std::function<void(Status)>;
   virtual void ReadAsync(uint64_t offset, uint32_t len, ReadCallback cb) = 0;
   virtual void WriteAsync(uint64_t offset, std::string data, DoneCallback cb) = 0;
+  // WriteAsync of bytes the caller keeps: `data` is copied before this returns (an SFTP
+  // file copies it straight into the channel, so the caller's buffer, e.g. a FUSE
+  // request's, needs no copy of its own). The default copies and calls WriteAsync.
+  virtual void WriteAsyncFrom(uint64_t offset, std::string_view data, DoneCallback cb) {
+    WriteAsync(offset, std::string(data), std::move(cb));
+  }
 
   virtual Result<FileAttr> Stat() = 0;
   virtual Status SetStat(const FileAttr& attr) = 0;

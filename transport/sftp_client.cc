@@ -125,19 +125,24 @@ SftpClient::Request SftpClient::NewExtended(const std::string& name, size_t rese
 }
 
 void SftpClient::Submit(Request req, Callback cb, uint32_t reply_bytes) {
-  SubmitTraced(std::move(req), std::move(cb), reply_bytes, /*waited=*/false);
+  SubmitTraced(std::move(req), {}, std::move(cb), reply_bytes, /*waited=*/false);
 }
 
-void SftpClient::SubmitTraced(Request req, Callback cb, uint32_t reply_bytes, bool waited) {
-  std::string packet = req.packet.Finish();
+void SftpClient::SubmitWithPayload(Request req, std::string_view payload, Callback cb) {
+  SubmitTraced(std::move(req), payload, std::move(cb), 0, /*waited=*/false);
+}
+
+void SftpClient::SubmitTraced(Request req, std::string_view payload, Callback cb,
+                              uint32_t reply_bytes, bool waited) {
+  std::string packet = req.packet.Finish(payload.size());
   if (SftpTrace* t = SftpTrace::Get()) {
-    size_t i = t->Begin(packet, waited);
+    size_t i = t->Begin(packet, waited, payload.size());
     cb = [t, i, cb = std::move(cb)](Result<SftpReply> r) {
       t->End(i, r.ok() ? r->body.size() : 0);
       cb(std::move(r));
     };
   }
-  uint64_t bytes = packet.size() + reply_bytes;
+  uint64_t bytes = packet.size() + payload.size() + reply_bytes;
   {
     std::unique_lock<std::mutex> l(mu_);
     if (std::this_thread::get_id() != reader_id_) {
@@ -156,7 +161,7 @@ void SftpClient::SubmitTraced(Request req, Callback cb, uint32_t reply_bytes, bo
     pending_.emplace(req.id, Pending{std::move(cb), bytes});
     bytes_in_flight_ += bytes;
   }
-  Status w = channel_->Write(packet);
+  Status w = payload.empty() ? channel_->Write(packet) : channel_->WriteGather(packet, payload);
   if (!w.ok()) Fail(LostFrom(w, "sending a request"));
 }
 
@@ -164,7 +169,7 @@ Result<SftpReply> SftpClient::Call(Request req, uint32_t reply_bytes) {
   std::promise<Result<SftpReply>> p;
   auto f = p.get_future();
   SubmitTraced(
-      std::move(req), [&p](Result<SftpReply> r) { p.set_value(std::move(r)); }, reply_bytes,
+      std::move(req), {}, [&p](Result<SftpReply> r) { p.set_value(std::move(r)); }, reply_bytes,
       /*waited=*/true);
   return f.get();
 }

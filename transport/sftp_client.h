@@ -88,6 +88,10 @@ class SftpClient {
   // Sends `req`; `cb` receives the reply (any type, including STATUS). `reply_bytes` is
   // the size of the expected reply payload (READ length), counted against the window.
   void Submit(Request req, Callback cb, uint32_t reply_bytes = 0);
+  // Submit with `payload` appended to the packet as it goes out (a WRITE's data, after
+  // its length field), copied straight into the channel instead of into the packet.
+  // `payload` is no longer needed once this returns.
+  void SubmitWithPayload(Request req, std::string_view payload, Callback cb);
   // Submit and wait for the reply.
   Result<SftpReply> Call(Request req, uint32_t reply_bytes = 0);
 
@@ -104,7 +108,8 @@ class SftpClient {
   SftpClient(std::unique_ptr<Channel> channel, SftpOptions opts);
   Status Handshake();
   // Submit; `waited` says whether the caller blocks for the reply (SftpTrace only).
-  void SubmitTraced(Request req, Callback cb, uint32_t reply_bytes, bool waited);
+  void SubmitTraced(Request req, std::string_view payload, Callback cb, uint32_t reply_bytes,
+                    bool waited);
   void QueryLimits();
   void ReaderLoop();
   Result<SftpReply> ReadReply(uint32_t* id);

@@ -117,8 +117,8 @@ PacketWriter& PacketWriter::Attrs(const FileAttr& a) {
   return *this;
 }
 
-std::string PacketWriter::Finish() {
-  uint32_t len = static_cast<uint32_t>(buf_.size() - 4);
+std::string PacketWriter::Finish(size_t trailing) {
+  uint32_t len = static_cast<uint32_t>(buf_.size() - 4 + trailing);
   char c[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16),
                static_cast<char>(len >> 8), static_cast<char>(len)};
   std::memcpy(buf_.data(), c, 4);

@@ -102,7 +102,9 @@ class PacketWriter {
   PacketWriter& String(std::string_view s);
   PacketWriter& Attrs(const FileAttr& attr);
   // Patches the length and returns the finished packet; the writer is empty afterwards.
-  std::string Finish();
+  // `trailing` bytes the caller sends right after it (a WRITE's payload) are counted in
+  // the length.
+  std::string Finish(size_t trailing = 0);
 
  private:
   std::string buf_;

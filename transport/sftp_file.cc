@@ -31,7 +31,7 @@ Result<std::string> SftpFile::Read(uint64_t offset, uint32_t len) {
 Status SftpFile::Write(uint64_t offset, std::string_view data) {
   std::promise<Status> p;
   auto f = p.get_future();
-  // One copy into the packets is unavoidable; WriteAsync would add another.
+  // SubmitWrite copies each part straight into the channel; WriteAsync would add a copy.
   uint32_t max = client_->caps().max_write;
   struct Join {
     std::mutex mu;
@@ -96,14 +96,21 @@ void SftpFile::ReadInto(std::shared_ptr<const Ident> id, uint64_t offset, uint32
 }
 
 void SftpFile::SubmitWrite(uint64_t offset, std::string_view data, DoneCallback cb) {
-  auto req = client_->NewRequest(sftp::kWrite, handle_.size() + data.size() + 24);
-  req.packet.String(handle_).U64(offset).String(data);
-  client_->Submit(std::move(req), [id = ident_, cb = std::move(cb)](Result<SftpReply> r) {
-    cb(SftpClient::ExpectOk(r, "write " + id->path));
-  });
+  // The payload (the last field, `string data`) goes from `data` straight into the
+  // channel; the packet holds only the header and the payload's length.
+  auto req = client_->NewRequest(sftp::kWrite, handle_.size() + 24);
+  req.packet.String(handle_).U64(offset).U32(static_cast<uint32_t>(data.size()));
+  client_->SubmitWithPayload(std::move(req), data,
+                             [id = ident_, cb = std::move(cb)](Result<SftpReply> r) {
+                               cb(SftpClient::ExpectOk(r, "write " + id->path));
+                             });
 }
 
 void SftpFile::WriteAsync(uint64_t offset, std::string data, DoneCallback cb) {
+  WriteAsyncFrom(offset, data, std::move(cb));  // copied before it returns
+}
+
+void SftpFile::WriteAsyncFrom(uint64_t offset, std::string_view data, DoneCallback cb) {
   if (Status st = CheckOpen(); !st.ok()) return cb(st);
   uint32_t max = client_->caps().max_write;
   if (data.size() <= max) return SubmitWrite(offset, data, std::move(cb));
@@ -119,8 +126,7 @@ void SftpFile::WriteAsync(uint64_t offset, std::string data, DoneCallback cb) {
   size_t parts = join->left;
   for (size_t i = 0; i < parts; ++i) {
     size_t off = i * size_t{max};
-    SubmitWrite(offset + off,
-                std::string_view(data).substr(off, std::min<size_t>(max, data.size() - off)),
+    SubmitWrite(offset + off, data.substr(off, std::min<size_t>(max, data.size() - off)),
                 [join](Status st) {
                   DoneCallback done;
                   Status result;

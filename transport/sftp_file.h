@@ -30,6 +30,7 @@ class SftpFile : public RemoteFile {
   Status Write(uint64_t offset, std::string_view data) override;
   void ReadAsync(uint64_t offset, uint32_t len, ReadCallback cb) override;
   void WriteAsync(uint64_t offset, std::string data, DoneCallback cb) override;
+  void WriteAsyncFrom(uint64_t offset, std::string_view data, DoneCallback cb) override;
   Result<FileAttr> Stat() override;
   Status SetStat(const FileAttr& attr) override;
   Status Sync() override;
@@ -41,7 +42,8 @@ class SftpFile : public RemoteFile {
 
  private:
   Status CheckOpen() const;
-  // Submits one WRITE of `data` (at most max_write bytes) at `offset`.
+  // Submits one WRITE of `data` (at most max_write bytes) at `offset`; `data` is copied
+  // into the channel before it returns.
   void SubmitWrite(uint64_t offset, std::string_view data, DoneCallback cb);
   // What in-flight callbacks need; shared so that they never touch a destroyed file.
   struct Ident {

@@ -61,13 +61,13 @@ SftpTrace* SftpTrace::Get() {
 
 SftpTrace::SftpTrace(std::string path) : path_(std::move(path)) {}
 
-size_t SftpTrace::Begin(std::string_view packet, bool waited) {
+size_t SftpTrace::Begin(std::string_view packet, bool waited, size_t trailing) {
   Record r;
   r.start_us = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::steady_clock::now() - epoch_)
                    .count();
   r.waited = waited;
-  r.request_bytes = packet.size();
+  r.request_bytes = packet.size() + trailing;
   // Packet: u32 length, u8 type, u32 id, then (extended) string name.
   uint8_t type = packet.size() > 4 ? static_cast<uint8_t>(packet[4]) : 0;
   if (const char* n = TypeName(type)) {

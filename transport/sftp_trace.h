@@ -22,9 +22,9 @@ class SftpTrace {
  public:
   // The process-wide trace, or null when SKIFF_SFTP_TRACE is unset.
   static SftpTrace* Get();
-  // Records a request about to be sent (`packet`: the whole framed packet); returns the
-  // index to pass to End.
-  size_t Begin(std::string_view packet, bool waited);
+  // Records a request about to be sent (`packet`: the framed packet, followed on the
+  // wire by `trailing` more bytes, a WRITE's payload); returns the index to pass to End.
+  size_t Begin(std::string_view packet, bool waited, size_t trailing = 0);
   void End(size_t index, size_t reply_bytes);
   // Appends the records so far to the file and forgets them.
   void Dump();

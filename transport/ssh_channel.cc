@@ -11,36 +11,50 @@ SshChannel::SshChannel(std::shared_ptr<SshConnection> conn, std::shared_ptr<Pipe
 
 SshChannel::~SshChannel() { Close(); }
 
-Status SshChannel::Write(std::string_view data) {
+Status SshChannel::Write(std::string_view data) { return WriteParts({data}); }
+
+Status SshChannel::WriteGather(std::string_view head, std::string_view tail) {
+  return WriteParts({head, tail});
+}
+
+Status SshChannel::WriteParts(std::initializer_list<std::string_view> parts) {
   std::lock_guard<std::mutex> serial(write_mu_);
   std::unique_lock<std::mutex> lock(pipe_->mu);
-  while (!data.empty()) {
-    pipe_->writable.wait(lock, [&] {
-      return pipe_->out.free() > 0 || pipe_->closed || !pipe_->failure.ok() || pipe_->peer_closed;
-    });
-    if (pipe_->closed) return Status(Code::kCancelled, "ssh channel closed");
-    if (!pipe_->failure.ok()) return pipe_->failure;
-    if (pipe_->peer_closed) {
-      return Status::Io("the server closed the ssh channel (exit status " +
-                        std::to_string(pipe_->exit_status) + "); nothing more can be written");
-    }
-    if (pipe_->eof_requested) return Status::Invalid("write on an ssh channel after SendEof");
-    const bool was_empty = pipe_->out.size() == 0;
-    while (!data.empty() && pipe_->out.free() > 0) {
-      auto [dst, room] = pipe_->out.WriteRegion();
-      size_t n = std::min(room, data.size());
-      std::memcpy(dst, data.data(), n);
-      pipe_->out.Commit(n);
-      data.remove_prefix(n);
-    }
-    // The I/O thread drains `out` until it is empty or the window closes; it needs a
-    // wakeup only when it found nothing to send.
-    if (was_empty) {
-      lock.unlock();
-      conn_->Wake();
-      lock.lock();
+  // The I/O thread drains `out` until it is empty or the window closes; it needs a
+  // wakeup only when it may have found nothing to send, and only once all the parts
+  // are in (so a header is not sent as a packet of its own) or before this waits.
+  bool wake = false;
+  auto wake_io = [&] {
+    if (!wake) return;
+    wake = false;
+    lock.unlock();
+    conn_->Wake();
+    lock.lock();
+  };
+  for (std::string_view data : parts) {
+    while (!data.empty()) {
+      if (pipe_->out.free() == 0) wake_io();
+      pipe_->writable.wait(lock, [&] {
+        return pipe_->out.free() > 0 || pipe_->closed || !pipe_->failure.ok() || pipe_->peer_closed;
+      });
+      if (pipe_->closed) return Status(Code::kCancelled, "ssh channel closed");
+      if (!pipe_->failure.ok()) return pipe_->failure;
+      if (pipe_->peer_closed) {
+        return Status::Io("the server closed the ssh channel (exit status " +
+                          std::to_string(pipe_->exit_status) + "); nothing more can be written");
+      }
+      if (pipe_->eof_requested) return Status::Invalid("write on an ssh channel after SendEof");
+      wake |= pipe_->out.size() == 0;
+      while (!data.empty() && pipe_->out.free() > 0) {
+        auto [dst, room] = pipe_->out.WriteRegion();
+        size_t n = std::min(room, data.size());
+        std::memcpy(dst, data.data(), n);
+        pipe_->out.Commit(n);
+        data.remove_prefix(n);
+      }
     }
   }
+  wake_io();
   return Status::Ok();
 }
 

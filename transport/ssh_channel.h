@@ -16,6 +16,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -89,6 +90,7 @@ class SshChannel : public Channel {
   ~SshChannel() override;
 
   Status Write(std::string_view data) override;
+  Status WriteGather(std::string_view head, std::string_view tail) override;
   Result<size_t> Read(char* buf, size_t n) override;
   Status SendEof() override;
   void Close() override;
@@ -99,6 +101,9 @@ class SshChannel : public Channel {
  private:
   std::shared_ptr<SshConnection> conn_;
   std::shared_ptr<Pipe> pipe_;
+  // Copies `parts` in order into the outbound ring, blocking while it is full.
+  Status WriteParts(std::initializer_list<std::string_view> parts);
+
   std::mutex write_mu_;  // serializes Write calls; taken before pipe_->mu
 };
 

@@ -8,6 +8,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "transport/process_channel.h"
@@ -236,6 +237,44 @@ BOOST_AUTO_TEST_CASE(window_bounds_requests_in_flight_and_death_fails_them_all) 
   BOOST_TEST(!saw_more);
   BOOST_TEST(ok == 1);
   BOOST_TEST(lost == 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_payload_sent_from_the_callers_buffer_arrives_inside_its_packet) {
+  // SubmitWithPayload frames header + payload as one packet, copies the payload before
+  // it returns (the buffer is overwritten right after) and counts it in the length.
+  std::string write_packet, stat_packet;
+  FakeServer srv([&](FakeServer& s) {
+    s.ReadPacket();
+    s.SendVersion();
+    write_packet = s.ReadPacket();
+    s.SendStatus(FakeServer::IdOf(write_packet), kFxOk, "");
+    stat_packet = s.ReadPacket();
+    s.SendStatus(FakeServer::IdOf(stat_packet), kFxOk, "");
+  });
+  auto c = SftpClient::Start(srv.TakeClientChannel());
+  BOOST_REQUIRE(c.ok());
+  std::string payload(200000, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + i / 256);
+  const std::string expected = payload;
+  auto req = (*c)->NewRequest(kWrite);
+  req.packet.String("handle-1").U64(1234567).U32(static_cast<uint32_t>(payload.size()));
+  std::promise<Result<SftpReply>> done;
+  (*c)->SubmitWithPayload(std::move(req), payload,
+                          [&](Result<SftpReply> r) { done.set_value(std::move(r)); });
+  std::fill(payload.begin(), payload.end(), 'x');
+  BOOST_TEST(SftpClient::ExpectOk(done.get_future().get(), "write").ok());
+  // The next request starts right after the payload: the length covered it exactly.
+  BOOST_TEST(SftpClient::ExpectOk((*c)->Call(Stat(**c)), "stat").ok());
+  c->reset();
+  PacketReader r(write_packet);
+  BOOST_TEST(r.U8("type").value() == kWrite);
+  r.U32("id").value();
+  BOOST_TEST(r.String("handle").value() == "handle-1");
+  BOOST_TEST(r.U64("offset").value() == 1234567u);
+  BOOST_TEST((r.String("data").value() == expected));
+  BOOST_TEST(r.ExpectEnd("write").ok());
+  BOOST_TEST(!stat_packet.empty());
+  BOOST_TEST(static_cast<uint8_t>(stat_packet[0]) == kStat);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

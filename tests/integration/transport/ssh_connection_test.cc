@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -113,6 +114,75 @@ BOOST_FIXTURE_TEST_CASE(large_echo_through_bounded_buffers, SshdFixture) {
   BOOST_TEST(back.size() == data.size());
   BOOST_TEST((back == data));
   BOOST_TEST(c.ExitStatus() == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(gathered_writes_stay_whole_across_threads, SshdFixture) {
+  // Two threads send records as WriteGather(head, tail) through `cat`; tails of up to
+  // 1.5 MiB fill the 4 MiB outbound ring mid-record, so a writer blocks between or
+  // inside its parts. Every record must come back whole: head then its own tail.
+  auto conn = MustConnect(Alias(*this, "skiff-plain"));
+  auto ch = conn->OpenExec("cat");
+  BOOST_REQUIRE(ch.ok());
+  Channel& c = **ch;
+  auto tail_of = [](char tag, uint32_t seq, size_t len) {
+    std::string t(len, '\0');
+    for (size_t i = 0; i < len; ++i) t[i] = static_cast<char>(tag + seq * 31 + i * 13);
+    return t;
+  };
+  constexpr int kRecords = 24;
+  auto head_of = [](char tag, uint32_t seq, uint32_t len) {
+    std::string h(9, '\0');
+    h[0] = tag;
+    std::memcpy(&h[1], &seq, 4);
+    std::memcpy(&h[5], &len, 4);
+    return h;
+  };
+  Status results[2];
+  std::thread writers[2];
+  for (int w = 0; w < 2; ++w) {
+    writers[w] = std::thread([&, w] {
+      const char tag = static_cast<char>('A' + w);
+      for (uint32_t seq = 0; seq < kRecords && results[w].ok(); ++seq) {
+        uint32_t len = (seq * 524287u + static_cast<uint32_t>(w) * 99991u) % (3u << 19);
+        results[w] = c.WriteGather(head_of(tag, seq, len), tail_of(tag, seq, len));
+      }
+    });
+  }
+  std::thread closer([&] {
+    for (auto& t : writers) t.join();
+    if (results[0].ok() && results[1].ok()) results[0] = c.SendEof();
+    // A failure ends the read below instead of leaving it waiting for EOF.
+    if (!results[0].ok() || !results[1].ok()) c.Close();
+  });
+  std::string back;
+  Status read_result;
+  for (char buf[65536];;) {
+    auto n = c.Read(buf, sizeof buf);
+    if (!n.ok()) read_result = n.status();
+    if (!n.ok() || *n == 0) break;
+    back.append(buf, *n);
+  }
+  closer.join();
+  BOOST_REQUIRE_MESSAGE(read_result.ok(), read_result.ToString());
+  BOOST_REQUIRE_MESSAGE(results[0].ok(), results[0].ToString());
+  BOOST_REQUIRE_MESSAGE(results[1].ok(), results[1].ToString());
+  uint32_t next[2] = {0, 0};
+  size_t pos = 0, records = 0;
+  while (pos + 9 <= back.size()) {
+    const char tag = back[pos];
+    BOOST_REQUIRE(tag == 'A' || tag == 'B');
+    uint32_t seq, len;
+    std::memcpy(&seq, &back[pos + 1], 4);
+    std::memcpy(&len, &back[pos + 5], 4);
+    BOOST_REQUIRE(seq == next[tag - 'A']);
+    ++next[tag - 'A'];
+    BOOST_REQUIRE(pos + 9 + len <= back.size());
+    BOOST_REQUIRE((back.compare(pos + 9, len, tail_of(tag, seq, len)) == 0));
+    pos += 9 + len;
+    ++records;
+  }
+  BOOST_TEST(pos == back.size());
+  BOOST_TEST(records == 2u * kRecords);
 }
 
 BOOST_FIXTURE_TEST_CASE(chrooted_sftp_account_works, SshdFixture) {
