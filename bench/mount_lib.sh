@@ -11,7 +11,8 @@
 #   start_delay_proxy RTT_MS   skiff-faultproxy delaying each direction RTT_MS/2 in front
 #                              of sshd, trusted by known_hosts; sets PROXY_PID, PROXY_PORT
 #   stop_delay_proxy           stops it
-#   mount_fs KIND PORT MNT     mounts $PLAIN_REMOTE_DIR/bench with skiff or sshfs on MNT
+#   mount_fs KIND PORT MNT     mounts $PLAIN_REMOTE_DIR/bench with skiff (plus -o $SKIFF_OPTS
+#                              when set) or sshfs on MNT
 #   umount_fs MNT              unmounts and lets the daemon exit
 #   make_tree DIR N            N small files (1..8 KiB, seeded) in 100 directories
 #   fresh_server_fs DIR        mounts a new, empty ext4 (on a loop device over a file in
@@ -67,7 +68,7 @@ mount_fs() {  # mount_fs KIND PORT MNT: returns when mounted
   local kind=$1 port=$2 mnt=$3
   mkdir -p "$mnt"
   if [[ $kind == skiff ]]; then
-    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
+    "$SKIFF" mount -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" ${SKIFF_OPTS:+-o "$SKIFF_OPTS"} \
       "skiff-plain:$PLAIN_REMOTE_DIR/bench" "$mnt"
   else
     sshfs -F "$SSH_CONFIG" -p "$port" -o "Ciphers=$CIPHER" \
