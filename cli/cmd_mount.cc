@@ -58,6 +58,9 @@ constexpr char kUsage[] =
     "  readahead_requests=N requests in flight per sequential reader (default 64)\n"
     "  write_channels=N     spread a large sequential write over N SFTP sessions of one\n"
     "                       connection (1..16, default 4; 1 = off)\n"
+    "  write_conns=N        ...and over N SSH connections: the file's own and N-1 more,\n"
+    "                       opened for striping (1..16, default 1); spreads encryption\n"
+    "                       over more threads here and sshd processes on the server\n"
     "\n"
     "An -o item written Name=value with a capital first letter is an ssh option\n"
     "(e.g. -o ServerAliveInterval=15,Port=2222), as with sshfs.\n";
@@ -155,10 +158,20 @@ int Serve(Args& a, int ready) {
     return fail("mount point", Status::Invalid(a.mountpoint + " is not an existing directory"));
 
   // The SSH connection under each SFTP session, so that more sessions (write striping)
-  // can be opened on it.
+  // can be opened on it, and the extra connections a primary session's siblings are
+  // spread over (write_conns > 1).
+  struct Spread {
+    std::weak_ptr<SshConnection> own;  // the primary's connection when `extra` was made
+    std::vector<std::shared_ptr<SshConnection>> extra;  // write_conns - 1, made on demand
+    uint32_t next = 0;                                  // siblings opened so far
+  };
   struct Sessions {
     std::mutex mu;  // guards by_fs
     std::map<const RemoteFs*, std::weak_ptr<SshConnection>> by_fs;
+    // Guards spread; held while an extra connection is made (siblings wait for it).
+    // Taken before `mu`, never the other way round.
+    std::mutex spread_mu;
+    std::map<const RemoteFs*, Spread> spread;
   };
   auto sessions = std::make_shared<Sessions>();
   auto connect = [sessions](const SshOptions& o) -> Result<std::shared_ptr<RemoteFs>> {
@@ -186,8 +199,12 @@ int Serve(Args& a, int ready) {
     reconnect = [again, connect]() { return connect(again); };
   }
   fs::RemoteFilesystem filesystem(std::move(conns), reconnect, spec.path, a.mount);
+  SshOptions stripe_ssh = a.ssh;
+  stripe_ssh.batch_mode = true;  // extra connections are made in the background daemon
+  const uint32_t write_conns = a.mount.write_conns;
   filesystem.set_session_opener(
-      [sessions](const std::shared_ptr<RemoteFs>& primary) -> Result<std::shared_ptr<RemoteFs>> {
+      [sessions, stripe_ssh,
+       write_conns](const std::shared_ptr<RemoteFs>& primary) -> Result<std::shared_ptr<RemoteFs>> {
         std::shared_ptr<SshConnection> conn;
         {
           std::lock_guard<std::mutex> l(sessions->mu);
@@ -195,6 +212,25 @@ int Serve(Args& a, int ready) {
           if (it != sessions->by_fs.end()) conn = it->second.lock();
         }
         if (!conn) return Status::ConnectionLost("the SSH connection of this session is gone");
+        if (write_conns > 1) {
+          // Sibling k (from 1) goes to connection k % write_conns, 0 being the primary's
+          // own: with 4 handles and 2 connections, 2 sessions on each.
+          std::lock_guard<std::mutex> l(sessions->spread_mu);
+          Spread& sp = sessions->spread[primary.get()];
+          if (sp.own.lock() != conn) sp = Spread{conn, {}, 0};  // a new primary there
+          sp.extra.resize(write_conns - 1);
+          uint32_t k = ++sp.next % write_conns;
+          if (k != 0) {
+            std::shared_ptr<SshConnection>& extra = sp.extra[k - 1];
+            if (!extra || !extra->health().ok()) {
+              extra.reset();
+              Result<std::shared_ptr<SshConnection>> c = SshConnection::Connect(stripe_ssh);
+              if (!c.ok()) return c.status().WithContext("another SSH connection for striping");
+              extra = std::move(c).value();
+            }
+            conn = extra;
+          }
+        }
         SKIFF_ASSIGN_OR_RETURN(std::unique_ptr<RemoteFs> c, ConnectSftp(conn));
         return std::shared_ptr<RemoteFs>(std::move(c));
       });

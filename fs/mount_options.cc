@@ -119,6 +119,12 @@ Status ApplyOne(const std::string& opt, MountOptions& o) {
     o.write_channels = static_cast<uint32_t>(n);
     return Status::Ok();
   }
+  if (name == "write_conns") {
+    SKIFF_ASSIGN_OR_RETURN(uint64_t n, ParseUint(name, value));
+    if (n < 1 || n > 16) return Status::Invalid("option write_conns=" + value + ": must be 1..16");
+    o.write_conns = static_cast<uint32_t>(n);
+    return Status::Ok();
+  }
   if (name == "fsname" || name == "subtype") {
     o.fuse_options.push_back(opt);
     return Status::Ok();

@@ -34,6 +34,11 @@ BOOST_AUTO_TEST_CASE(ssh_options_pass_through_and_unknown_fail) {
   BOOST_CHECK(!s.ok());
   BOOST_CHECK_NE(s.message().find("nonsense"), std::string::npos);
   BOOST_CHECK(!ApplyMountOptions("max_conns=0", o).ok());
+  BOOST_CHECK_EQUAL(o.write_conns, 1u);  // striping stays on one connection by default
+  BOOST_REQUIRE(ApplyMountOptions("write_conns=2", o).ok());
+  BOOST_CHECK_EQUAL(o.write_conns, 2u);
+  BOOST_CHECK(!ApplyMountOptions("write_conns=0", o).ok());
+  BOOST_CHECK(!ApplyMountOptions("write_conns=17", o).ok());
   BOOST_CHECK(!ApplyMountOptions("uid=abc", o).ok());
   BOOST_CHECK(!ApplyMountOptions("ro=1", o).ok());
 }

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstring>
@@ -221,12 +223,17 @@ BOOST_AUTO_TEST_CASE(large_file_random_reads_and_writes_match_a_local_copy) {
   BOOST_CHECK(ReadLocalFile(local + "/big") == model);
 }
 
-BOOST_AUTO_TEST_CASE(striped_write_only_stream_with_overwrites_matches_a_local_copy) {
-  // A write-only sequential stream is spread over 4 SFTP sessions (write_channels);
-  // overwrites of already written ranges (unaligned, across stripes) must still win,
-  // and fsync/close must report success only once every session has the data.
-  auto [local, remote] = FreshPlainDir("striped");
-  SkiffMount m(remote, {"-o", "write_channels=4"});
+BOOST_DATA_TEST_CASE(striped_write_only_stream_with_overwrites_matches_a_local_copy,
+                     boost::unit_test::data::make({"write_channels=4",
+                                                   "write_channels=4,write_conns=2"}),
+                     options) {
+  // A write-only sequential stream is spread over 4 SFTP sessions (write_channels),
+  // of one SSH connection or of two (write_conns); overwrites of already written
+  // ranges (unaligned, across stripes) must still win, and fsync/close must report
+  // success only once every session has the data.
+  const bool two_conns = std::string(options).find("write_conns=2") != std::string::npos;
+  auto [local, remote] = FreshPlainDir(two_conns ? "striped-2conns" : "striped");
+  SkiffMount m(remote, {"-o", options});
   std::string model = RandomBytes(24 << 20, 3);
   int fd = open((m / "s").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   BOOST_REQUIRE_GE(fd, 0);
