@@ -217,11 +217,12 @@ Status BackupEngine::Impl::ProcessFile(const std::string& local, const std::stri
     if (p && p->type == EntryType::kFile) prev = *p;
   }
   auto job = std::make_shared<FileJobOutcome>();
-  // An unchanged file's hard link through a serve endpoint is asked for without waiting:
+  // An unchanged file's hard link (SFTP or a serve endpoint) is asked for without waiting:
   // the worker moves on and the job completes when the answer comes, so the links of
   // thousands of unchanged files are in flight together instead of one per worker, each
   // worker waiting a round trip per link (the serve incremental's link phase was a chain
-  // of ~150 round trips for 4850 links on 64 workers).
+  // of ~150 round trips for 4850 links on 64 workers; over SFTP 35-48 requests were in
+  // flight during the incremental, each link waited for by its worker).
   struct AsyncLink {
     bool answered = false;  // written before Complete, read by the finisher after it
     Status status;

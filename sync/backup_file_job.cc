@@ -8,6 +8,7 @@
 #include "sync/rel_path.h"
 #include "sync/remote_stream.h"
 #include "sync/server_file_transfer.h"
+#include "transport/async_hardlink.h"
 
 namespace skiff::sync {
 namespace {
@@ -149,13 +150,16 @@ bool BackupFileJob::LinkUnchangedAsync(const std::string& rel, const LocalStat& 
                                        const ManifestEntry& e,
                                        const std::optional<ManifestEntry>& prev,
                                        std::function<void(Status)> done) {
-  auto* server = dynamic_cast<ServerBuildFs*>(&fs_);
-  if (!prev || !server || !server->server_build() || config_.resuming || config_.checksum ||
-      config_.prev_dir.empty() || !fs_.caps().hardlink)
+  if (!prev || config_.resuming || config_.checksum || config_.prev_dir.empty() ||
+      !fs_.caps().hardlink)
     return false;
   bool same_meta = false;
   if (!UnchangedByMetadata(st, e, *prev, &same_meta)) return false;
-  server->HardlinkAsync(config_.prev_dir + "/" + rel, Dst(rel), std::move(done));
+  // Spread over the sessions like whole files, so several server processes make links.
+  RemoteFs& fs = *sessions_[next_session_++ % sessions_.size()];
+  auto* linker = dynamic_cast<AsyncHardlinkFs*>(&fs);
+  if (!linker) return false;
+  linker->HardlinkAsync(config_.prev_dir + "/" + rel, Dst(rel), std::move(done));
   return true;
 }
 

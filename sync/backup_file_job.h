@@ -95,10 +95,11 @@ class BackupFileJob {
   FileJobOutcome Run(const std::string& local, const std::string& rel, const LocalStat& st,
                      const ManifestEntry& e, const std::optional<ManifestEntry>& prev);
 
-  // Step 2 without waiting, for the engine: when the repository's server takes hard links
-  // asynchronously (ServerBuildFs::HardlinkAsync, a `skiff serve` endpoint), the run is
-  // not resuming, contents are not compared and `st` is unchanged from `prev` by its
-  // metadata, asks for the link to the previous snapshot's copy and returns true; `done`
+  // Step 2 without waiting, for the engine: when the session's RemoteFs takes hard links
+  // asynchronously (transport/async_hardlink.h: SFTP with hardlink@openssh.com, a `skiff
+  // serve` endpoint), the run is not resuming, contents are not compared and `st` is
+  // unchanged from `prev` by its metadata, asks for the link to the previous snapshot's
+  // copy on the next session (round robin, as Run) and returns true; `done`
   // later gets the link's status, on another thread (it must not block). The file's
   // result is then `prev`'s, or, when the link failed, whatever Run makes of it. Returns
   // false, having done nothing, in every other case.

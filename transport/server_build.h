@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "transport/async_hardlink.h"
 #include "transport/remote_fs.h"
 #include "transport/status.h"
 
@@ -50,7 +51,7 @@ class RemoteBuild {
   virtual uint64_t literal_bytes() const = 0;
 };
 
-class ServerBuildFs {
+class ServerBuildFs : public AsyncHardlinkFs {
  public:
   virtual ~ServerBuildFs() = default;
   // False when the endpoint is too old for server-side builds (then use RemoteFs).
@@ -62,13 +63,13 @@ class ServerBuildFs {
   virtual Result<std::string> BaseSignature(const std::string& base, const std::string& stored_sig,
                                             uint32_t block_size) = 0;
   virtual std::unique_ptr<RemoteBuild> BeginBuild(BuildSpec spec) = 0;
-  // RemoteFs::Hardlink without waiting: `done` gets its result later, on another thread
+  // AsyncHardlinkFs (transport/async_hardlink.h): `done` gets its result later, on another thread
   // (the connection's reader; it must not block), exactly once, also when the connection
   // is lost or the RemoteFs destroyed. Links requested close together travel in one
   // request, so a caller that needs many links (the unchanged files of an incremental)
   // asks for all of them before waiting for any.
-  virtual void HardlinkAsync(const std::string& existing, const std::string& new_path,
-                             std::function<void(Status)> done) = 0;
+  void HardlinkAsync(const std::string& existing, const std::string& new_path,
+                     std::function<void(Status)> done) override = 0;
 };
 
 }  // namespace skiff

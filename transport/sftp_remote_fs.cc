@@ -298,14 +298,35 @@ Result<std::string> SftpRemoteFs::Readlink(const std::string& path) {
   return SingleName(std::move(req), "readlink " + path);
 }
 
-Status SftpRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
-  if (!caps().hardlink) {
-    return Status::Unsupported("hardlink " + new_path +
-                               ": the server does not offer hardlink@openssh.com");
-  }
+namespace {
+
+Status NoHardlink(const std::string& new_path) {
+  return Status::Unsupported("hardlink " + new_path +
+                             ": the server does not offer hardlink@openssh.com");
+}
+
+}  // namespace
+
+SftpClient::Request SftpRemoteFs::HardlinkRequest(const std::string& existing,
+                                                  const std::string& new_path) {
   auto req = client_->NewExtended("hardlink@openssh.com", existing.size() + new_path.size() + 16);
   req.packet.String(existing).String(new_path);
-  return SftpClient::ExpectOk(client_->Call(std::move(req)), "hardlink " + new_path);
+  return req;
+}
+
+Status SftpRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
+  if (!caps().hardlink) return NoHardlink(new_path);
+  return SftpClient::ExpectOk(client_->Call(HardlinkRequest(existing, new_path)),
+                              "hardlink " + new_path);
+}
+
+void SftpRemoteFs::HardlinkAsync(const std::string& existing, const std::string& new_path,
+                                 std::function<void(Status)> done) {
+  if (!caps().hardlink) return done(NoHardlink(new_path));
+  client_->Submit(HardlinkRequest(existing, new_path),
+                  [new_path, done = std::move(done)](Result<SftpReply> r) {
+                    done(SftpClient::ExpectOk(r, "hardlink " + new_path));
+                  });
 }
 
 Result<FsStats> SftpRemoteFs::StatVfs(const std::string& path) {

@@ -6,7 +6,8 @@
 //   lsetstat      LSetStat -> kUnsupported on symlinks, SetStat otherwise
 //   expand-path   RealPath -> SSH_FXP_REALPATH ("~" is then not expanded)
 //   copy-data     CopyData -> pipelined read + write through the client
-//   hardlink, statvfs, fsync -> kUnsupported (no fallback possible)
+//   hardlink, statvfs, fsync -> kUnsupported (no fallback possible); HardlinkAsync (an
+//                 AsyncHardlinkFs) is the same request submitted without waiting
 //   limits        32 KiB reads and writes
 //
 // ReadDir sends its READDIRs in rounds (2, 4, ... 32 at once) and does not wait for the
@@ -34,13 +35,14 @@
 #include <string>
 #include <vector>
 
+#include "transport/async_hardlink.h"
 #include "transport/channel.h"
 #include "transport/remote_fs.h"
 #include "transport/sftp_client.h"  // SftpOptions
 
 namespace skiff {
 
-class SftpRemoteFs : public RemoteFs {
+class SftpRemoteFs : public RemoteFs, public AsyncHardlinkFs {
  public:
   // Performs SFTP INIT on `channel` (see SftpClient::Start for the failures).
   static Result<std::unique_ptr<SftpRemoteFs>> Create(std::unique_ptr<Channel> channel,
@@ -63,6 +65,10 @@ class SftpRemoteFs : public RemoteFs {
   Status Symlink(const std::string& target, const std::string& link_path) override;
   Result<std::string> Readlink(const std::string& path) override;
   Status Hardlink(const std::string& existing, const std::string& new_path) override;
+  // AsyncHardlinkFs: the hardlink@openssh.com request is submitted without waiting; `done`
+  // runs on the client's reader thread (kUnsupported at once without the extension).
+  void HardlinkAsync(const std::string& existing, const std::string& new_path,
+                     std::function<void(Status)> done) override;
   Result<FsStats> StatVfs(const std::string& path) override;
   Result<std::string> RealPath(const std::string& path) override;
   Status CopyData(RemoteFile& src, uint64_t src_offset, uint64_t len, RemoteFile& dst,
@@ -82,6 +88,7 @@ class SftpRemoteFs : public RemoteFs {
 
  private:
   SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<SftpClient> client);
+  SftpClient::Request HardlinkRequest(const std::string& existing, const std::string& new_path);
   Result<FileAttr> StatLike(uint8_t type, const char* verb, const std::string& path);
   Status PathOp(uint8_t type, const char* verb, const std::string& path);
   Result<std::string> SingleName(SftpClient::Request req, const std::string& context);

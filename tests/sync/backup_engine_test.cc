@@ -7,10 +7,13 @@
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "sync/content_hash.h"
 #include "sync/manifest.h"
@@ -21,6 +24,7 @@
 #include "sync/repo_checker.h"
 #include "sync/restore_engine.h"
 #include "sync/signature.h"
+#include "transport/async_hardlink.h"
 #include "transport/mem_remote_fs.h"
 
 using namespace skiff;
@@ -339,6 +343,122 @@ BOOST_AUTO_TEST_CASE(fallbacks_without_hardlink_and_copy_data) {
   BOOST_TEST(s2->delta_files == 0u);
   auto rs = f.Restore("latest", f.dir / "restore");
   BOOST_REQUIRE(rs.ok());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+namespace {
+
+// A FaultFs that takes hard links asynchronously (as SftpRemoteFs and ServeRemoteFs do):
+// it holds every answer back until `hold` links wait together, then answers them from
+// another thread, and any later link at once. Links that held their worker could never
+// gather more than the engine's workers: the releaser then gives up after a minute (so
+// such a regression fails instead of hanging). `fail` answers every async link kIo.
+class AsyncLinkFs : public FaultFs, public AsyncHardlinkFs {
+ public:
+  AsyncLinkFs(RemoteFs& inner, size_t hold, bool fail)
+      : FaultFs(inner), hold_(hold), fail_(fail), releaser_([this] { Release(); }) {}
+  ~AsyncLinkFs() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+    releaser_.join();
+  }
+  void HardlinkAsync(const std::string& existing, const std::string& new_path,
+                     std::function<void(Status)> done) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++calls_;
+      if (!released_) {
+        waiting_.push_back({existing, new_path, std::move(done)});
+        if (waiting_.size() >= hold_) {
+          released_ = true;
+          cv_.notify_all();
+        }
+        return;
+      }
+    }
+    done(Answer(existing, new_path));
+  }
+  size_t calls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_;
+  }
+  size_t held_at_once() {  // links that waited together when released
+    std::lock_guard<std::mutex> l(mu_);
+    return held_at_once_;
+  }
+
+ private:
+  struct Link {
+    std::string existing, new_path;
+    std::function<void(Status)> done;
+  };
+  Status Answer(const std::string& existing, const std::string& new_path) {
+    return fail_ ? Status::Io("injected: link failed") : Hardlink(existing, new_path);
+  }
+  void Release() {
+    std::vector<Link> links;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, std::chrono::minutes(1), [&] { return released_; });
+      released_ = true;
+      held_at_once_ = waiting_.size();
+      links.swap(waiting_);
+    }
+    for (auto& k : links) k.done(Answer(k.existing, k.new_path));
+  }
+
+  const size_t hold_;
+  const bool fail_;
+  std::mutex mu_;  // guards waiting_, released_ and the counters
+  std::condition_variable cv_;
+  std::vector<Link> waiting_;
+  bool released_ = false;
+  size_t calls_ = 0;
+  size_t held_at_once_ = 0;
+  std::thread releaser_;  // last: started after the members it uses
+};
+
+}  // namespace
+
+// More unchanged files than the engine has workers: their links are all asked for before
+// any is answered (no worker waits for one), and the snapshot is complete.
+BOOST_AUTO_TEST_CASE(unchanged_files_links_are_asked_for_without_waiting) {
+  Fixture f;
+  constexpr size_t kMany = 300;  // > the engine's 64 file workers
+  fs::create_directories(f.src / "many");
+  for (size_t i = 0; i < kMany; ++i) WriteFile(f.src / "many" / std::to_string(i), "x");
+  auto s1 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s1.ok(), s1.status().ToString());
+  AsyncLinkFs linker(f.mem, kMany, /*fail=*/false);
+  auto s2 = f.Backup(linker);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(linker.held_at_once() >= kMany);
+  BOOST_TEST(linker.calls() >= kMany + 4);  // and small.txt, sparse, big.bin, other.bin
+  BOOST_TEST(s2->unchanged_files >= kMany + 4);
+  BOOST_TEST(s2->new_files == 0u);
+  BOOST_TEST(s2->bytes_sent < 64u * 1024, "sent " << s2->bytes_sent);  // the manifest only
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+// An asynchronous link that fails falls back to the file's other steps: the backup
+// succeeds and the snapshot is complete.
+BOOST_AUTO_TEST_CASE(failed_async_links_fall_back_to_the_other_steps) {
+  Fixture f;
+  auto s1 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s1.ok(), s1.status().ToString());
+  AsyncLinkFs linker(f.mem, 1, /*fail=*/true);
+  auto s2 = f.Backup(linker);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(linker.calls() >= 4u);
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
   BOOST_TEST(rs->errors == 0u);
   f.ExpectSameTree(f.src, f.dir / "restore" / "data");
 }
