@@ -53,6 +53,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   const SshConfig& config() const;
   // "user@host:port" for messages.
   std::string Describe() const;
+  // How many times the I/O thread slept a whole poll timeout while a channel had bytes
+  // queued to send and window to send them: each is a lost wakeup (a request delayed by
+  // up to a second). Always 0 unless there is a bug; tests check it.
+  uint64_t missed_wakeups() const;
 
   // Wakes the I/O thread (used by SshChannel after it changed a buffer).
   void Wake();
