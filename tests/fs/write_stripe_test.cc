@@ -6,11 +6,11 @@
 #include <boost/test/unit_test.hpp>
 #include <map>
 #include <mutex>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "tests/fs/fs_fixture.h"
+#include "tests/support/test_data.h"
 
 using skiff::Code;
 using skiff::RemoteFs;
@@ -18,17 +18,11 @@ using skiff::Result;
 using skiff::Status;
 using skiff::testing::FaultyRemoteFs;
 using skiff::testing::FsFixture;
+using skiff::testing::RandomBytes;
 
 namespace {
 constexpr uint64_t kRoot = 1;
 constexpr size_t kMiB = 1 << 20;
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 skiff::fs::MountOptions StripeOptions(uint32_t channels) {
   skiff::fs::MountOptions o;
@@ -50,6 +44,21 @@ struct StripeFixture : FsFixture {
           return std::shared_ptr<RemoteFs>(siblings.back());
         });
   }
+  // Creates /m/NAME (mode 0644) opened with `flags`; returns the handle.
+  uint64_t CreateFile(const std::string& name, int flags = O_WRONLY | O_CREAT | O_TRUNC) {
+    auto c = filesystem->Create(kRoot, name, 0644, flags);
+    BOOST_REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    return c->second.fh;
+  }
+  // close(): the flush must succeed; then release and wait for the background close.
+  void CloseFile(uint64_t fh) {
+    Status fl = filesystem->Flush(fh);
+    BOOST_REQUIRE_MESSAGE(fl.ok(), fl.ToString());
+    Status rel = filesystem->Release(fh);
+    BOOST_REQUIRE_MESSAGE(rel.ok(), rel.ToString());
+    filesystem->WaitForBackgroundCloses();
+  }
+
   std::mutex mu;
   std::vector<std::shared_ptr<FaultyRemoteFs>> siblings;
   int opens = 0;
@@ -73,19 +82,15 @@ BOOST_AUTO_TEST_SUITE(write_stripe)
 
 BOOST_AUTO_TEST_CASE(large_sequential_write_uses_every_session_and_keeps_the_data) {
   StripeFixture f(3);
-  auto c = f.filesystem->Create(kRoot, "big", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
-  uint64_t fh = c->second.fh;
+  uint64_t fh = f.CreateFile("big");
   std::string model;
-  WriteIn(f, fh, 0, Pattern(12 * kMiB, 1), 128 * 1024, model);
+  WriteIn(f, fh, 0, RandomBytes(12 * kMiB, 1), 128 * 1024, model);
   // Unaligned rewrites across stripe boundaries, and an overlap rewritten twice: the
   // last write of each byte must win.
-  WriteIn(f, fh, 3 * kMiB - 5000, Pattern(2 * kMiB + 777, 2), 300001, model);
-  WriteIn(f, fh, 3 * kMiB - 100, Pattern(5000, 3), 4096, model);
-  WriteIn(f, fh, 12 * kMiB, Pattern(kMiB + 3, 4), 65536, model);  // extends the file
-  BOOST_REQUIRE(f.filesystem->Flush(fh).ok());
-  BOOST_REQUIRE(f.filesystem->Release(fh).ok());
-  f.filesystem->WaitForBackgroundCloses();
+  WriteIn(f, fh, 3 * kMiB - 5000, RandomBytes(2 * kMiB + 777, 2), 300001, model);
+  WriteIn(f, fh, 3 * kMiB - 100, RandomBytes(5000, 3), 4096, model);
+  WriteIn(f, fh, 12 * kMiB, RandomBytes(kMiB + 3, 4), 65536, model);  // extends the file
+  f.CloseFile(fh);
   BOOST_CHECK_EQUAL(f.siblings.size(), 2u);
   for (auto& s : f.siblings) BOOST_CHECK_GT(s->write_calls(), 0u);
   BOOST_CHECK_GT(f.faulty->write_calls(), 0u);
@@ -98,13 +103,10 @@ BOOST_AUTO_TEST_CASE(sibling_sessions_are_reused_by_the_next_file) {
   StripeFixture f(3);
   for (int i = 0; i < 2; ++i) {
     std::string name = "f" + std::to_string(i);
-    auto c = f.filesystem->Create(kRoot, name, 0644, O_WRONLY | O_CREAT | O_TRUNC);
-    BOOST_REQUIRE(c.ok());
+    uint64_t fh = f.CreateFile(name);
     std::string model;
-    WriteIn(f, c->second.fh, 0, Pattern(5 * kMiB, 10 + i), kMiB, model);
-    BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
-    BOOST_REQUIRE(f.filesystem->Release(c->second.fh).ok());
-    f.filesystem->WaitForBackgroundCloses();
+    WriteIn(f, fh, 0, RandomBytes(5 * kMiB, 10 + i), kMiB, model);
+    f.CloseFile(fh);
     BOOST_CHECK(f.ServerContent("/m/" + name) == model);
   }
   BOOST_CHECK_EQUAL(f.opens, 2);  // two siblings, opened once
@@ -112,17 +114,15 @@ BOOST_AUTO_TEST_CASE(sibling_sessions_are_reused_by_the_next_file) {
 
 BOOST_AUTO_TEST_CASE(an_error_on_a_sibling_session_surfaces_at_flush) {
   StripeFixture f(3);
-  auto c = f.filesystem->Create(kRoot, "e", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
-  uint64_t fh = c->second.fh;
+  uint64_t fh = f.CreateFile("e");
   std::string model;
-  WriteIn(f, fh, 0, Pattern(3 * kMiB, 5), kMiB, model);
+  WriteIn(f, fh, 0, RandomBytes(3 * kMiB, 5), kMiB, model);
   BOOST_REQUIRE_EQUAL(f.siblings.size(), 2u);
   f.siblings[1]->set_fail_writes(Status(Code::kNoSpace, "injected: disk full on session 3"));
   // Stripes 3, 4, 5: one of them lands on the failing session. write() may still
   // succeed (write-behind); flush must not.
   for (uint64_t off = 3 * kMiB; off < 6 * kMiB; off += kMiB)
-    (void)f.filesystem->Write(fh, off, Pattern(kMiB, 6));
+    (void)f.filesystem->Write(fh, off, RandomBytes(kMiB, 6));
   Status fl = f.filesystem->Flush(fh);
   BOOST_CHECK(fl.Is(Code::kNoSpace));
   BOOST_CHECK_MESSAGE(fl.ToString().find("session 3") != std::string::npos, fl.ToString());
@@ -133,21 +133,20 @@ BOOST_AUTO_TEST_CASE(an_error_on_a_sibling_session_surfaces_at_flush) {
 
 BOOST_AUTO_TEST_CASE(fsync_reaches_every_handle) {
   StripeFixture f(4);
-  auto c = f.filesystem->Create(kRoot, "s", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
+  uint64_t fh = f.CreateFile("s");
   std::string model;
-  WriteIn(f, c->second.fh, 0, Pattern(6 * kMiB, 7), kMiB, model);
+  WriteIn(f, fh, 0, RandomBytes(6 * kMiB, 7), kMiB, model);
   uint64_t before = f.faulty->sync_calls();
-  Status s = f.filesystem->Fsync(c->second.fh, false);
+  Status s = f.filesystem->Fsync(fh, false);
   BOOST_CHECK_MESSAGE(s.ok(), s.ToString());
   BOOST_CHECK_EQUAL(f.faulty->sync_calls(), before + 1);
   BOOST_REQUIRE_EQUAL(f.siblings.size(), 3u);
   for (auto& sib : f.siblings) BOOST_CHECK_EQUAL(sib->sync_calls(), 1u);
   // A sibling that cannot sync fails the fsync.
   f.siblings[2]->set_lost(true);
-  BOOST_CHECK(!f.filesystem->Fsync(c->second.fh, false).ok());
+  BOOST_CHECK(!f.filesystem->Fsync(fh, false).ok());
   f.siblings[2]->set_lost(false);
-  (void)f.filesystem->Release(c->second.fh);
+  (void)f.filesystem->Release(fh);
   f.filesystem->WaitForBackgroundCloses();
 }
 
@@ -155,19 +154,15 @@ BOOST_AUTO_TEST_CASE(readers_appenders_and_small_files_stay_on_one_session) {
   StripeFixture f(3);
   std::string model;
   // O_RDWR: a read through the handle must see its writes, so no striping.
-  auto c = f.filesystem->Create(kRoot, "rw", 0644, O_RDWR | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
-  WriteIn(f, c->second.fh, 0, Pattern(4 * kMiB, 8), kMiB, model);
-  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
-  (void)f.filesystem->Release(c->second.fh);
+  uint64_t rw = f.CreateFile("rw", O_RDWR | O_CREAT | O_TRUNC);
+  WriteIn(f, rw, 0, RandomBytes(4 * kMiB, 8), kMiB, model);
+  f.CloseFile(rw);
+  BOOST_CHECK(f.ServerContent("/m/rw") == model);
   // Below stripe_after_bytes.
   model.clear();
-  auto d = f.filesystem->Create(kRoot, "small", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(d.ok());
-  WriteIn(f, d->second.fh, 0, Pattern(kMiB, 9), 65536, model);
-  BOOST_REQUIRE(f.filesystem->Flush(d->second.fh).ok());
-  (void)f.filesystem->Release(d->second.fh);
-  f.filesystem->WaitForBackgroundCloses();
+  uint64_t small = f.CreateFile("small");
+  WriteIn(f, small, 0, RandomBytes(kMiB, 9), 65536, model);
+  f.CloseFile(small);
   BOOST_CHECK_EQUAL(f.opens, 0);
   BOOST_CHECK(f.ServerContent("/m/small") == model);
 }
@@ -175,13 +170,10 @@ BOOST_AUTO_TEST_CASE(readers_appenders_and_small_files_stay_on_one_session) {
 BOOST_AUTO_TEST_CASE(a_refused_sibling_session_leaves_the_file_on_one_session) {
   StripeFixture f(3);
   f.refuse = Status::Unsupported("injected: no more sessions");
-  auto c = f.filesystem->Create(kRoot, "one", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
+  uint64_t fh = f.CreateFile("one");
   std::string model;
-  WriteIn(f, c->second.fh, 0, Pattern(6 * kMiB, 11), 200000, model);
-  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
-  (void)f.filesystem->Release(c->second.fh);
-  f.filesystem->WaitForBackgroundCloses();
+  WriteIn(f, fh, 0, RandomBytes(6 * kMiB, 11), 200000, model);
+  f.CloseFile(fh);
   BOOST_CHECK_GT(f.opens, 0);
   BOOST_CHECK(f.ServerContent("/m/one") == model);
 }
@@ -189,17 +181,15 @@ BOOST_AUTO_TEST_CASE(a_refused_sibling_session_leaves_the_file_on_one_session) {
 BOOST_AUTO_TEST_CASE(setattr_behind_striped_writes_lands_after_them) {
   StripeFixture f(3);
   auto c = f.filesystem->Create(kRoot, "t", 0644, O_WRONLY | O_CREAT | O_TRUNC);
-  BOOST_REQUIRE(c.ok());
+  BOOST_REQUIRE(c.ok());  // SetAttr needs the inode as well as the handle
   std::string model;
-  WriteIn(f, c->second.fh, 0, Pattern(5 * kMiB, 12), kMiB, model);
+  WriteIn(f, c->second.fh, 0, RandomBytes(5 * kMiB, 12), kMiB, model);
   skiff::fs::SetAttrRequest req;
   req.mtime = 1234567;
   req.atime = 1234567;
   auto a = f.filesystem->SetAttr(c->first.ino, c->second.fh, req);
   BOOST_REQUIRE_MESSAGE(a.ok(), a.status().ToString());
-  BOOST_REQUIRE(f.filesystem->Flush(c->second.fh).ok());
-  (void)f.filesystem->Release(c->second.fh);
-  f.filesystem->WaitForBackgroundCloses();
+  f.CloseFile(c->second.fh);
   auto st = f.mem->Stat("/m/t");
   BOOST_REQUIRE(st.ok());
   BOOST_CHECK_EQUAL(st->mtime, 1234567);
