@@ -178,6 +178,35 @@ BOOST_AUTO_TEST_CASE(backup_incremental_restore_diff_prune_check) {
   BOOST_TEST(r.err.find("src/big.bin") != std::string::npos, r.err);
 }
 
+// Many unchanged files: their hard links are asked for without waiting, spread over the
+// backup's SFTP sessions (each its own sshd connection and sftp-server); every one must
+// end up as the previous snapshot's inode.
+BOOST_AUTO_TEST_CASE(many_unchanged_files_are_linked_over_all_sessions) {
+  Env env;
+  constexpr int kMany = 200;
+  for (int i = 0; i < kMany; ++i)
+    WriteFile(env.src / "many" / ("f" + std::to_string(i)), std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // see the test above
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "--json"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  r = env.Skiff({"backup", env.src.string(), env.repo, "--json"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(JsonInt(r.out, "unchanged_files") == kMany + 3);
+  BOOST_TEST(JsonInt(r.out, "new_files") == 0);
+  auto names = env.Snapshots();
+  BOOST_REQUIRE_EQUAL(names.size(), 2u);
+  for (int i = 0; i < kMany; ++i) {
+    const std::string rel = "src/many/f" + std::to_string(i);
+    struct stat a, b;
+    BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[0] / rel).c_str(), &a) == 0);
+    BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[1] / rel).c_str(), &b) == 0);
+    BOOST_TEST(a.st_ino == b.st_ino, rel);
+  }
+  r = env.Skiff({"restore", env.repo, (env.tmp / "r").string()});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  env.ExpectRestoredEqual(env.tmp / "r" / "src");
+}
+
 BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   Env env;
   for (int i = 0; i < 40; ++i) {
