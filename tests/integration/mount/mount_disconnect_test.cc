@@ -7,19 +7,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <sstream>
 
 #include "tests/integration/mount/mount_helper.h"
 #include "tests/support/fault_proxy.h"
+#include "tests/support/test_data.h"
 
 using skiff::testing::FaultProxy;
 using skiff::testing::FinishesWithin;
+using skiff::testing::RandomBytes;
+using skiff::testing::ReadFile;
 using skiff::testing::SharedSshd;
 using skiff::testing::SkiffMount;
 using namespace std::chrono_literals;
@@ -46,18 +48,53 @@ struct Proxied {
   std::unique_ptr<SkiffMount> mount;
 };
 
-std::string Pattern(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Writes `committed` 1 MiB at a time and fsyncs it, then writes `more`, cutting every
+// connection once `cut_at` bytes of it are written, and closes. What a user relies on:
+// nothing hangs, nothing fsynced is lost, a failure is a clear EIO or ESTALE (never a
+// silent loss: if every call succeeded, every byte is there), and once reconnected a
+// new file can be written.
+void CheckCutDuringWrite(Proxied& p, const std::string& what, const std::string& committed,
+                         const std::string& more, size_t cut_at) {
+  constexpr size_t kPiece = 1 << 20;
+  int write_err = 0, close_err = 0;
+  bool finished = FinishesWithin(60s, [&] {
+    int fd = open(p.Path("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return void(write_err = errno);
+    for (size_t off = 0; off < committed.size(); off += kPiece) {
+      size_t n = std::min(kPiece, committed.size() - off);
+      if (write(fd, committed.data() + off, n) != static_cast<ssize_t>(n)) write_err = -1;
+    }
+    if (write_err || fsync(fd) != 0) {
+      write_err = -1;  // before the cut nothing may fail
+      close(fd);
+      return;
+    }
+    for (size_t off = 0; off < more.size(); off += kPiece) {
+      if (off == cut_at) p.proxy.CutAll();
+      if (write(fd, more.data() + off, std::min(kPiece, more.size() - off)) < 0) {
+        write_err = errno;
+        break;
+      }
+    }
+    if (close(fd) != 0) close_err = errno;
+  });
+  BOOST_REQUIRE_MESSAGE(finished, what << " hung after the connection was cut");
+  BOOST_REQUIRE_NE(write_err, -1);
+  std::string server = ReadFile(p.local + "/f");
+  BOOST_REQUIRE_GE(server.size(), committed.size());
+  BOOST_CHECK(server.compare(0, committed.size(), committed) == 0);
+  if (write_err == 0 && close_err == 0) {
+    BOOST_CHECK(server == committed + more);
+  } else {
+    int e = write_err ? write_err : close_err;
+    BOOST_CHECK_MESSAGE(e == EIO || e == ESTALE, "unexpected errno " << strerror(e));
+  }
+  bool again = FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("g"), std::ios::binary);
+    out << "after reconnect";
+  });
+  BOOST_REQUIRE(again);
+  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
 }
 
 }  // namespace
@@ -66,7 +103,7 @@ BOOST_AUTO_TEST_SUITE(disconnect)
 
 BOOST_AUTO_TEST_CASE(cut_while_reading_continues_after_reconnect) {
   Proxied p("read");
-  std::string data = Pattern(24 << 20, 1);
+  std::string data = RandomBytes(24 << 20, 1);
   std::ofstream(p.local + "/f", std::ios::binary) << data;
   std::string got;
   int err = 0;
@@ -93,96 +130,16 @@ BOOST_AUTO_TEST_CASE(cut_while_reading_continues_after_reconnect) {
 
 BOOST_AUTO_TEST_CASE(cut_while_writing_reports_errors_and_keeps_fsynced_data) {
   Proxied p("write");
-  std::string committed = Pattern(2 << 20, 2);
-  std::string more = Pattern(16 << 20, 3);
-  int write_err = 0, close_err = 0;
-  bool finished = FinishesWithin(60s, [&] {
-    int fd = open(p.Path("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return void(write_err = errno);
-    if (write(fd, committed.data(), committed.size()) != static_cast<ssize_t>(committed.size()) ||
-        fsync(fd) != 0) {
-      write_err = -1;  // before the cut nothing may fail
-      close(fd);
-      return;
-    }
-    p.proxy.CutAll();
-    for (size_t off = 0; off < more.size(); off += 1 << 20) {
-      if (write(fd, more.data() + off, 1 << 20) < 0) {
-        write_err = errno;
-        break;
-      }
-    }
-    if (close(fd) != 0) close_err = errno;
-  });
-  BOOST_REQUIRE_MESSAGE(finished, "writing hung after the connection was cut");
-  BOOST_CHECK_NE(write_err, -1);
-  std::string server = ReadFile(p.local + "/f");
-  // Nothing acknowledged by fsync is lost.
-  BOOST_REQUIRE_GE(server.size(), committed.size());
-  BOOST_CHECK(server.compare(0, committed.size(), committed) == 0);
-  if (write_err == 0 && close_err == 0) {
-    // Every write succeeded (the handle was reopened before any write was in flight):
-    // then every byte must be there.
-    BOOST_CHECK(server == committed + more);
-  } else {
-    // A clear error, not a silent loss.
-    int e = write_err ? write_err : close_err;
-    BOOST_CHECK_MESSAGE(e == EIO || e == ESTALE, "unexpected errno " << strerror(e));
-  }
-  // Reconnect and continue: a new open works.
-  bool again = FinishesWithin(60s, [&] {
-    std::ofstream out(p.Path("g"), std::ios::binary);
-    out << "after reconnect";
-  });
-  BOOST_REQUIRE(again);
-  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
+  CheckCutDuringWrite(p, "writing", RandomBytes(2 << 20, 2), RandomBytes(16 << 20, 3), 0);
 }
 
 BOOST_AUTO_TEST_CASE(cut_during_a_striped_write_fails_cleanly_instead_of_hanging) {
   // 8 MiB first so that the stream is spread over several sessions of the connection
-  // (write_channels), then the network drops: every session dies at once; writes or
-  // close must fail with a clear error, fsynced data must stay, nothing may hang.
+  // (write_channels), then the network drops with striped writes in flight: every
+  // session dies at once.
   Proxied p("stripecut");
-  std::string committed = Pattern(8 << 20, 4);
-  std::string more = Pattern(24 << 20, 5);
-  int write_err = 0, close_err = 0;
-  bool finished = FinishesWithin(60s, [&] {
-    int fd = open(p.Path("f").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return void(write_err = errno);
-    for (size_t off = 0; off < committed.size(); off += 1 << 20) {
-      if (write(fd, committed.data() + off, 1 << 20) != 1 << 20) write_err = -1;
-    }
-    if (write_err || fsync(fd) != 0) {
-      write_err = -1;  // before the cut nothing may fail
-      close(fd);
-      return;
-    }
-    for (size_t off = 0; off < more.size(); off += 1 << 20) {
-      if (off == (4u << 20)) p.proxy.CutAll();  // with striped writes in flight
-      if (write(fd, more.data() + off, 1 << 20) < 0) {
-        write_err = errno;
-        break;
-      }
-    }
-    if (close(fd) != 0) close_err = errno;
-  });
-  BOOST_REQUIRE_MESSAGE(finished, "a striped write hung after the connection was cut");
-  BOOST_REQUIRE_NE(write_err, -1);
-  std::string server = ReadFile(p.local + "/f");
-  BOOST_REQUIRE_GE(server.size(), committed.size());
-  BOOST_CHECK(server.compare(0, committed.size(), committed) == 0);
-  if (write_err == 0 && close_err == 0) {
-    BOOST_CHECK(server == committed + more);
-  } else {
-    int e = write_err ? write_err : close_err;
-    BOOST_CHECK_MESSAGE(e == EIO || e == ESTALE, "unexpected errno " << strerror(e));
-  }
-  bool again = FinishesWithin(60s, [&] {
-    std::ofstream out(p.Path("g"), std::ios::binary);
-    out << "after reconnect";
-  });
-  BOOST_REQUIRE(again);
-  BOOST_CHECK_EQUAL(ReadFile(p.local + "/g"), "after reconnect");
+  CheckCutDuringWrite(p, "a striped write", RandomBytes(8 << 20, 4), RandomBytes(24 << 20, 5),
+                      4 << 20);
 }
 
 BOOST_AUTO_TEST_CASE(dead_network_fails_with_eio_instead_of_hanging) {
