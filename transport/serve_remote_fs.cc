@@ -415,10 +415,6 @@ Result<std::string> ServeRemoteFs::Readlink(const std::string& path) {
   SKIFF_RETURN_IF_ERROR(rd.Finish("readlink reply"));
   return t;
 }
-struct ServeRemoteFs::LinkRequest {
-  std::string from, to;
-  std::function<void(Status)> done;
-};
 
 Status ServeRemoteFs::Hardlink(const std::string& existing, const std::string& new_path) {
   if (version_ < 2)

@@ -91,7 +91,12 @@ class ServeRemoteFs : public RemoteFs, public ServerBuildFs {
   void FailAll(const Status& st);
   Status SimpleCall(serve::Op op, std::string payload, std::string_view what);
   Result<FileAttr> AttrCall(serve::Op op, std::string payload, std::string_view what);
-  struct LinkRequest;
+  // A hard link asked for by HardlinkAsync, waiting in link_queue_. Defined here, not in
+  // the .cc: a std::vector member needs the complete type (clang insists).
+  struct LinkRequest {
+    std::string from, to;
+    std::function<void(Status)> done;
+  };
   void SendLinkBatch(std::vector<LinkRequest> batch);
   // The link sender thread: sends queued links while fewer than kLinkBatchesInFlight
   // batches are unanswered (never the reader thread: a send may block); at stop, fails
