@@ -14,6 +14,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 #include <string_view>
@@ -56,6 +57,15 @@ class ConfinedRoot {
   explicit ConfinedRoot(int fd) : fd_(fd) {}
   Result<int> Resolve(const std::string& rel, uint64_t open_flags, uint64_t resolve) const;
   int fd_;
+};
+
+// Closes `fd` (when >= 0) at the end of the scope: the descriptors the serve handlers
+// open for one request.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 // errno -> Status for server-side file operations (the serve endpoint's one conversion).

@@ -23,13 +23,6 @@ using serve::PayloadWriter;
 
 namespace {
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 // Literal or copied pieces of at least this size that are all zero are not written, so
 // holes stay holes (the final ftruncate sets the size).
 constexpr size_t kHoleMin = 4096;

@@ -28,13 +28,6 @@ using serve::PayloadWriter;
 
 namespace {
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 std::string ProcFd(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 std::string Empty() { return std::string(); }
