@@ -18,7 +18,8 @@
 #   day2 DIR             the day-2 change: 50 files rewritten, 100 only touched, 1000 bytes
 #                        inserted mid-binary, ten 4 KiB pages rewritten, 1 MiB appended
 #   wire                 bytes the relay counted (both directions) since `: >$W/wire`
-#   run NAME CMD...      syncs (untimed), then runs CMD under GNU time; prints
+#   run NAME CMD...      syncs and drops the page cache (untimed; BENCH_DROP_CACHES=0
+#                        keeps it), then runs CMD under GNU time; prints
 #                        "NAME wall_s peak_rss_kib wire_bytes"
 # The caller's cleanup should `kill "$RELAY_PID"`.
 
@@ -161,8 +162,15 @@ run() {  # run NAME CMD...: prints "NAME wall_s peak_rss_kib wire_bytes"
   local name=$1; shift
   # Start every timed step with no dirty pages left by the previous one: otherwise the
   # kernel's writeback of the last step's files (hundreds of MiB) lands in this step's
-  # time, whichever tool it belongs to.
+  # time, whichever tool it belongs to. Then, unless BENCH_DROP_CACHES=0, with an empty
+  # page cache: on the VMs this was measured on, clean page cache is reclaimed behind
+  # the bench's back (buff/cache stayed near 300 MiB with 22 GiB free), so a step found
+  # its input cached or not depending on timing, and rsync's own incremental took either
+  # ~0.9-1.1 s or ~2.1-2.5 s. Cold for both tools is the same start for both.
   sync
+  if [ "${BENCH_DROP_CACHES:-1}" = 1 ]; then
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "# cannot drop caches (not root?)" >&2
+  fi
   : >"$W/wire"
   /usr/bin/time -f "%e %M" -o "$W/time" "$@" >/dev/null 2>"$W/err" || { cat "$W/err" >&2; echo "$name failed" >&2; }
   sleep 0.3  # let the relay record the closed connections
