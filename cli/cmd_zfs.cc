@@ -129,7 +129,9 @@ int Send(std::vector<std::string> args, const SshOptions& ssh) {
   Result<OpenStore> open = std::move(opened);
   open->store->set_verify_uploads(verify);
   ProgressLine progress(ProgressLine::ForTerminal(quiet));
-  o.progress = [&](const std::string& snap, uint64_t bytes) { progress.Update("@" + snap, bytes, 0); };
+  o.progress = [&](const std::string& snap, uint64_t bytes) {
+    progress.Update("@" + snap, bytes, 0);
+  };
   sync::ZfsCliHost host;
   auto r = sync::ZfsSender(host, *open->store, o).Run();
   progress.Clear();
