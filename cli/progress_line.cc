@@ -3,10 +3,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <utility>
 
 namespace skiff::cli {
 
-ProgressLine::ProgressLine(bool enabled, std::FILE* out) : enabled_(enabled), out_(out) {}
+ProgressLine::ProgressLine(bool enabled, std::FILE* out, Clock clock)
+    : enabled_(enabled),
+      out_(out),
+      clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })) {}
 
 ProgressLine::~ProgressLine() { Clear(); }
 
@@ -14,7 +18,7 @@ bool ProgressLine::ForTerminal(bool quiet) { return !quiet && isatty(STDERR_FILE
 
 void ProgressLine::Update(std::string_view label, uint64_t done, uint64_t total, int64_t files) {
   if (!enabled_) return;
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_();
   if (label != label_ || start_ == std::chrono::steady_clock::time_point{}) {
     label_ = label;
     start_ = now;
@@ -24,7 +28,8 @@ void ProgressLine::Update(std::string_view label, uint64_t done, uint64_t total,
   if (!complete && now - last_ < std::chrono::milliseconds(250)) return;
   last_ = now;
   double secs = std::chrono::duration<double>(now - start_).count();
-  double rate = secs > 0 ? done / secs : 0;
+  // Below half a second the rate is mostly start-up noise (0 on the very first draw).
+  double rate = secs >= 0.5 ? done / secs : 0;
   std::string line = "\r\033[K";
   if (!label_.empty()) {
     // Keep the end of a long name: it is the part that differs between files.
@@ -34,7 +39,7 @@ void ProgressLine::Update(std::string_view label, uint64_t done, uint64_t total,
   if (files >= 0) line += std::to_string(files) + " files, ";
   line += HumanBytes(done);
   if (total > 0) line += " of " + HumanBytes(total);
-  line += ", " + HumanBytes(rate) + "/s";
+  if (rate > 0) line += ", " + HumanBytes(rate) + "/s";
   if (total > done && rate > 0) {
     char eta[32];
     std::snprintf(eta, sizeof eta, ", ETA %.0f s", (total - done) / rate);

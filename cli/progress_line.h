@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -15,11 +16,14 @@ namespace skiff::cli {
 // callers pass "stderr is a terminal and neither --quiet nor --json" (see ForTerminal).
 // The rate and ETA are measured from the first update of the current label, so a
 // command that moves from item to item (cp's files, zfs's snapshots) shows each one's
-// own rate. Not thread-safe: call from one thread.
+// own rate; they are left out until half a second has been measured, rather than
+// showing "0 B/s" on the first draw. Not thread-safe: call from one thread.
 class ProgressLine {
  public:
-  // `out` (stderr unless a test passes its own stream) must outlive the line.
-  explicit ProgressLine(bool enabled, std::FILE* out = stderr);
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  // `out` (stderr unless a test passes its own stream) must outlive the line; `clock`
+  // is steady_clock::now unless a test passes its own.
+  explicit ProgressLine(bool enabled, std::FILE* out = stderr, Clock clock = {});
   ~ProgressLine();  // Clear()
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
@@ -37,6 +41,7 @@ class ProgressLine {
  private:
   bool enabled_;
   std::FILE* out_;
+  Clock clock_;
   bool shown_ = false;
   std::string label_;
   std::chrono::steady_clock::time_point start_, last_;

@@ -3,6 +3,7 @@
 #include "cli/progress_line.h"
 
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -22,6 +23,14 @@ std::string Contents(std::FILE* f) {
   return s;
 }
 
+// A clock the test moves by hand.
+struct FakeClock {
+  std::chrono::steady_clock::time_point t{std::chrono::seconds(1000)};
+  ProgressLine::Clock Fn() {
+    return [this] { return t; };
+  }
+};
+
 struct TmpFile {
   std::FILE* f = std::tmpfile();
   ~TmpFile() { std::fclose(f); }
@@ -40,13 +49,40 @@ BOOST_AUTO_TEST_CASE(disabled_line_writes_nothing) {
   BOOST_TEST(Contents(out.f).empty());
 }
 
-BOOST_AUTO_TEST_CASE(first_update_draws_label_files_bytes_and_total) {
+BOOST_AUTO_TEST_CASE(first_update_draws_label_files_bytes_and_total_but_no_rate_yet) {
   TmpFile out;
-  ProgressLine line(true, out.f);
+  FakeClock clock;
+  ProgressLine line(true, out.f, clock.Fn());
   line.Update("@snap1", 1536, 3 * 1048576, 7);
   std::string s = Contents(out.f);
-  BOOST_TEST(s.rfind("\r\033[K@snap1: 7 files, 1.5 KiB of 3.0 MiB, ", 0) == 0, s);
-  BOOST_TEST(s.find("/s") != std::string::npos, s);
+  BOOST_TEST(s == "\r\033[K@snap1: 7 files, 1.5 KiB of 3.0 MiB", s);
+}
+
+BOOST_AUTO_TEST_CASE(rate_and_eta_appear_once_half_a_second_is_measured) {
+  TmpFile out;
+  FakeClock clock;
+  ProgressLine line(true, out.f, clock.Fn());
+  line.Update("x", 0, 4 * 1048576);
+  clock.t += std::chrono::milliseconds(300);
+  line.Update("x", 300 * 1024, 4 * 1048576);  // drawn (250 ms passed), still no rate
+  BOOST_TEST(Contents(out.f).find("/s") == std::string::npos, Contents(out.f));
+  clock.t += std::chrono::milliseconds(1700);  // 2 s since the start, 1 MiB done
+  line.Update("x", 1048576, 4 * 1048576);
+  std::string s = Contents(out.f);
+  BOOST_TEST(s.find("1.0 MiB of 4.0 MiB, 512.0 KiB/s, ETA 6 s") != std::string::npos, s);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_label_restarts_the_rate) {
+  TmpFile out;
+  FakeClock clock;
+  ProgressLine line(true, out.f, clock.Fn());
+  line.Update("a", 0, 0);
+  clock.t += std::chrono::seconds(10);
+  line.Update("a", 10240, 0);  // 1 KiB/s over 10 s
+  BOOST_TEST(Contents(out.f).find("10.0 KiB, 1.0 KiB/s") != std::string::npos, Contents(out.f));
+  line.Update("b", 2048, 0);  // b's own start: no rate yet
+  std::string s = Contents(out.f);
+  BOOST_TEST(s.substr(s.rfind('\r')) == "\r\033[Kb: 2.0 KiB", s);
 }
 
 BOOST_AUTO_TEST_CASE(updates_are_throttled_but_completion_is_drawn) {
@@ -67,7 +103,7 @@ BOOST_AUTO_TEST_CASE(no_file_count_and_no_total_when_not_given) {
   ProgressLine line(true, out.f);
   line.Update("", 2048, 0);
   std::string s = Contents(out.f);
-  BOOST_TEST(s.rfind("\r\033[K2.0 KiB, ", 0) == 0, s);
+  BOOST_TEST(s.rfind("\r\033[K2.0 KiB", 0) == 0, s);
   BOOST_TEST(s.find("files") == std::string::npos, s);
   BOOST_TEST(s.find(" of ") == std::string::npos, s);
 }
