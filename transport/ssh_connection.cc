@@ -68,6 +68,7 @@ Status ConnectSocket(ssh_session s, const SshConfig& c) {
       ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, c.ciphers.c_str()) != SSH_OK) {
     return Status::Invalid("Ciphers " + c.ciphers + ": " + SessionError(s));
   }
+  if (c.compression) SKIFF_RETURN_IF_ERROR(set(SSH_OPTIONS_COMPRESSION, "yes"));
   if (!c.proxy_command.empty()) {
     // Already %-expanded by ResolveSshConfig, but libssh expands it once more: escape.
     std::string escaped;

@@ -91,6 +91,9 @@ struct SshConfig {
   std::chrono::milliseconds keepalive_interval = kDefaultKeepaliveInterval;  // 0: none
   int keepalive_count_max = kDefaultKeepaliveCountMax;
   bool batch_mode = false;
+  // zlib@openssh.com both ways (libssh's "yes"); set by callers for a connection that
+  // carries small requests only (sftp_connect.cc), never from ssh_config/-o Compression.
+  bool compression = false;
 };
 
 // Reads the config file(s) and combines them with `opts`. Fails with kInvalidArgument
