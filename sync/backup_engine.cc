@@ -515,12 +515,18 @@ Result<BackupStats> BackupEngine::Impl::RunInner() {
   if (!prev_name_.empty()) fc.prev_dir = repo_.SnapshotDir(prev_name_);
   fc.prev_time = prev_time_;
   fc.warn = [this](const std::string& m) { Warn(m); };
-  fc.sessions = FileSessions(fs_, opts_.sessions);
+  // With a previous snapshot, unchanged files become hard links and the manifest is
+  // mostly the previous one's: both go over the compressed session (doc/FORMAT.md
+  // "Connections"), file data over the others.
+  RemoteFs* compressed = nullptr;
+  fc.sessions = FileSessions(fs_, opts_.sessions, prev_name_.empty() ? nullptr : &compressed);
+  fc.link_session = compressed;
   files_ = std::make_unique<BackupFileJob>(repo_, local_, std::move(fc));
 
   // The manifest goes to .skiff/tmp and, in parallel, to the local cache.
   std::string manifest_tmp = repo_.TmpDir() + "/manifest";
-  SKIFF_ASSIGN_OR_RETURN(auto mupload, ManifestUpload::Begin(fs_, manifest_tmp));
+  SKIFF_ASSIGN_OR_RETURN(auto mupload,
+                         ManifestUpload::Begin(compressed ? *compressed : fs_, manifest_tmp));
   auto cache_writer = cache.BeginWrite(name);
   manifest_ = std::make_unique<ManifestWriter>(name, [&](std::string_view bytes) -> Status {
     if (cache_writer) cache_writer->Write(bytes);

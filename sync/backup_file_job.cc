@@ -155,8 +155,11 @@ bool BackupFileJob::LinkUnchangedAsync(const std::string& rel, const LocalStat& 
     return false;
   bool same_meta = false;
   if (!UnchangedByMetadata(st, e, *prev, &same_meta)) return false;
-  // Spread over the sessions like whole files, so several server processes make links.
-  RemoteFs& fs = *sessions_[next_session_++ % sessions_.size()];
+  // On the compressed session if there is one (the links' paths are most of an
+  // incremental's requests, and compress to about a third), else spread over the
+  // sessions like whole files.
+  RemoteFs& fs =
+      config_.link_session ? *config_.link_session : *sessions_[next_session_++ % sessions_.size()];
   auto* linker = dynamic_cast<AsyncHardlinkFs*>(&fs);
   if (!linker) return false;
   linker->HardlinkAsync(config_.prev_dir + "/" + rel, Dst(rel), std::move(done));

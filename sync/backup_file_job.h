@@ -77,6 +77,9 @@ struct FileJobConfig {
   // Sessions of the repository's server to spread files over (sync/repo_connect.h
   // FileSessions); empty = the repository's own RemoteFs. Must outlive the job.
   std::vector<RemoteFs*> sessions;
+  // Where LinkUnchangedAsync sends every hard link instead (null: round robin over
+  // `sessions`): the compressed session (FileSessions), which carries no file data.
+  RemoteFs* link_session = nullptr;
   int64_t prev_time = 0;  // start time of the previous snapshot
   std::function<void(const std::string&)> warn;
 };
@@ -99,7 +102,7 @@ class BackupFileJob {
   // asynchronously (transport/async_hardlink.h: SFTP with hardlink@openssh.com, a `skiff
   // serve` endpoint), the run is not resuming, contents are not compared and `st` is
   // unchanged from `prev` by its metadata, asks for the link to the previous snapshot's
-  // copy on the next session (round robin, as Run) and returns true; `done`
+  // copy on config.link_session (else the next session, round robin) and returns true; `done`
   // later gets the link's status, on another thread (it must not block). The file's
   // result is then `prev`'s, or, when the link failed, whatever Run makes of it. Returns
   // false, having done nothing, in every other case.

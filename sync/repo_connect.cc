@@ -46,7 +46,8 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
   SKIFF_ASSIGN_OR_RETURN(auto channel, ProcessChannel::Spawn({program}));
   SKIFF_ASSIGN_OR_RETURN(auto fs, SftpRemoteFs::Create(std::move(channel), sftp));
   // Siblings: another sftp-server process each.
-  fs->set_session_opener([program, sftp]() -> Result<std::unique_ptr<SftpRemoteFs>> {
+  // (`compressed` means nothing for a pipe.)
+  fs->set_session_opener([program, sftp](bool) -> Result<std::unique_ptr<SftpRemoteFs>> {
     SKIFF_ASSIGN_OR_RETURN(auto ch, ProcessChannel::Spawn({program}));
     return SftpRemoteFs::Create(std::move(ch), sftp);
   });
@@ -61,11 +62,13 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
   return c;
 }
 
-std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n) {
+std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n, RemoteFs** compressed) {
   std::vector<RemoteFs*> out{&fs};
+  if (compressed) *compressed = nullptr;
   if (auto* sftp = dynamic_cast<SftpRemoteFs*>(&fs)) {
-    const size_t have = sftp->OpenSessions(n);
+    const size_t have = sftp->OpenSessions(n, compressed != nullptr);
     for (size_t i = 1; i < have; ++i) out.push_back(&sftp->session(i));
+    if (compressed) *compressed = sftp->compressed_session();
   }
   return out;
 }

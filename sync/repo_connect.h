@@ -39,8 +39,10 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
 // Sessions that whole-file work (backup and restore jobs) is spread over: `fs` first,
 // then the SFTP siblings it could open (sftp_remote_fs.h), up to `n` in all; just `fs`
 // for a transport without siblings (skiff serve, in-memory). Call before `fs` is used
-// from several threads; the sessions live as long as `fs`.
-std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n);
+// from several threads; the sessions live as long as `fs`. With `compressed`, also
+// (concurrently) one further session whose connection compresses, for small requests
+// (SftpRemoteFs::compressed_session); *compressed is null when there is none.
+std::vector<RemoteFs*> FileSessions(RemoteFs& fs, size_t n, RemoteFs** compressed = nullptr);
 
 // ~/.cache/skiff/<hash of id> ($XDG_CACHE_HOME honoured); "" if no home is known.
 std::string CacheDirFor(const std::string& id);

@@ -38,19 +38,27 @@ SftpRemoteFs::SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<Sftp
 
 SftpRemoteFs::~SftpRemoteFs() = default;
 
-size_t SftpRemoteFs::OpenSessions(size_t n) {
-  if (!opener_ || sessions() >= n) return sessions();
+size_t SftpRemoteFs::OpenSessions(size_t n, bool compressed) {
+  if (!opener_) return sessions();
   // All at once: each open waits for the server (a channel open and SFTP INIT, a new
   // sftp-server process); one after the other they delayed the backup's start by
   // ~0.2 s each on a loaded machine.
-  std::vector<std::optional<Result<std::unique_ptr<SftpRemoteFs>>>> got(n - sessions());
+  const size_t plain = sessions() < n ? n - sessions() : 0;
+  const bool want_compressed = compressed && !compressed_;
+  std::vector<std::optional<Result<std::unique_ptr<SftpRemoteFs>>>> got(plain + want_compressed);
   {
     std::vector<std::thread> threads;
-    for (auto& g : got) threads.emplace_back([this, &g] { g.emplace(opener_()); });
+    for (size_t i = 0; i < got.size(); ++i)
+      threads.emplace_back([this, &got, i, plain] { got[i].emplace(opener_(i >= plain)); });
     for (auto& t : threads) t.join();
   }
-  for (auto& g : got)
-    if (g->ok()) siblings_.push_back(std::move(*g).value());
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!got[i]->ok()) continue;
+    if (i < plain)
+      siblings_.push_back(std::move(*got[i]).value());
+    else
+      compressed_ = std::move(*got[i]).value();
+  }
   return sessions();
 }
 

@@ -21,7 +21,11 @@
 // the "sftp" subsystem; repo_connect.cc for a local sftp-server: another process), OpenSessions
 // adds siblings and session(i) hands them out. A RemoteFile and a CopyData belong to the
 // session that opened the file. Requests on different sessions are not ordered with
-// each other: wait for one's reply before depending on it on another.
+// each other: wait for one's reply before depending on it on another. One further
+// sibling can be asked for "compressed" (OpenSessions): over SSH its connection uses
+// zlib@openssh.com, for traffic of many small, repetitive requests (an incremental
+// backup's hard links: two full paths each) kept apart from bulk file data, whose
+// compression would cost CPU for nothing (doc/FORMAT.md "Connections").
 //
 // Thread-safety: all methods may be called concurrently from any thread, except
 // set_session_opener and OpenSessions (before sharing the object). Ownership: owns the
@@ -76,15 +80,20 @@ class SftpRemoteFs : public RemoteFs, public AsyncHardlinkFs {
 
   SftpClient& client() { return *client_; }
 
-  using SessionOpener = std::function<Result<std::unique_ptr<SftpRemoteFs>>()>;
+  // `compressed`: the session will carry small requests only (hard links, metadata, a
+  // manifest), so its connection should compress (SshConfig::compression) if it has one.
+  using SessionOpener = std::function<Result<std::unique_ptr<SftpRemoteFs>>(bool compressed)>;
   void set_session_opener(SessionOpener opener) { opener_ = std::move(opener); }
-  // Opens siblings (concurrently) until there are `n` sessions in all; those the server
-  // refuses (its MaxSessions, say) are done without. Returns the count.
-  size_t OpenSessions(size_t n);
+  // Opens siblings (concurrently) until there are `n` sessions in all, and with
+  // `compressed` also the compressed sibling (not one of session(i)); those the server
+  // refuses (its MaxSessions, say) are done without. Returns sessions().
+  size_t OpenSessions(size_t n, bool compressed = false);
   size_t sessions() const { return 1 + siblings_.size(); }
   RemoteFs& session(size_t i) {
     return i % sessions() == 0 ? *this : *siblings_[i % sessions() - 1];
   }
+  // The compressed sibling OpenSessions opened; null if it was not asked for or failed.
+  SftpRemoteFs* compressed_session() { return compressed_.get(); }
 
  private:
   SftpRemoteFs(std::shared_ptr<void> keepalive, std::unique_ptr<SftpClient> client);
@@ -100,6 +109,7 @@ class SftpRemoteFs : public RemoteFs, public AsyncHardlinkFs {
   std::unique_ptr<SftpClient> client_;
   SessionOpener opener_;
   std::vector<std::unique_ptr<SftpRemoteFs>> siblings_;  // destroyed before client_
+  std::unique_ptr<SftpRemoteFs> compressed_;             // likewise
 };
 
 }  // namespace skiff

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "sync/backup_file_job.h"
 #include "sync/content_hash.h"
 #include "sync/manifest.h"
 #include "sync/manifest_cache.h"
@@ -445,6 +446,42 @@ BOOST_AUTO_TEST_CASE(unchanged_files_links_are_asked_for_without_waiting) {
   BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
   BOOST_TEST(rs->errors == 0u);
   f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+// With a link session (the compressed one over SFTP), every unchanged file's link goes
+// there and none to the sessions that carry file data.
+BOOST_AUTO_TEST_CASE(unchanged_files_links_go_to_the_link_session) {
+  Fixture f;
+  auto s1 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s1.ok(), s1.status().ToString());
+  auto repo = Repository::Open(f.mem, "/repo", false);
+  BOOST_REQUIRE(repo.ok());
+  std::atomic<int> answered{0};  // outlives the linkers, whose threads answer
+  AsyncLinkFs data(f.mem, 1, /*fail=*/false);
+  AsyncLinkFs links(f.mem, 1, /*fail=*/false);
+  FileJobConfig c;
+  c.incomplete_dir = repo->IncompleteDir();
+  c.prev_dir = "/repo/snapshots/prev";
+  c.prev_time = f.clock;
+  c.sessions = {&data, &data};
+  c.link_session = &links;
+  BackupFileJob job(*repo, f.local, c);
+  constexpr int kFiles = 10;
+  for (int i = 0; i < kFiles; ++i) {
+    auto st = f.local.Lstat((f.src / "small.txt").string());
+    BOOST_REQUIRE(st.ok());
+    ManifestEntry e;
+    e.type = EntryType::kFile;
+    e.path = "data/f" + std::to_string(i);
+    e.mode = st->mode & 07777;
+    e.mtime = st->mtime;
+    e.size = st->size;
+    e.ino = st->ino;
+    e.ctime = st->ctime;
+    BOOST_TEST(job.LinkUnchangedAsync(e.path, *st, e, e, [&](Status) { ++answered; }));
+  }
+  BOOST_TEST(links.calls() == size_t{kFiles});
+  BOOST_TEST(data.calls() == 0u);
 }
 
 // An asynchronous link that fails falls back to the file's other steps: the backup

@@ -64,6 +64,15 @@ struct Env {
     BOOST_TEST_MESSAGE(skiff::testing::JoinArgv(argv) << " -> " << r->exit_code << "\n" << r->err);
     return *r;
   }
+  // Arguments that make skiff reach sshd through `proxy` (its port, a known_hosts naming it).
+  std::vector<std::string> ThroughProxy(const skiff::testing::FaultProxy& proxy) {
+    std::string kh = (tmp / "known_hosts").string();
+    std::string hosts = ReadFile(sshd.known_hosts_path());
+    hosts = std::regex_replace(hosts, std::regex("\\]:" + std::to_string(sshd.port())),
+                               "]:" + std::to_string(proxy.port()));
+    WriteFile(kh, hosts);
+    return {"-p", std::to_string(proxy.port()), "-o", "UserKnownHostsFile=" + kh};
+  }
   std::vector<std::string> Snapshots() {
     auto r = Skiff({"snapshots", repo});
     BOOST_REQUIRE_EQUAL(r.exit_code, 0);
@@ -207,6 +216,40 @@ BOOST_AUTO_TEST_CASE(many_unchanged_files_are_linked_over_all_sessions) {
   env.ExpectRestoredEqual(env.tmp / "r" / "src");
 }
 
+// An incremental's hard links (two full paths each) travel over a compressed connection:
+// what the client sends in all is less than those paths alone (uncompressed it was more).
+BOOST_AUTO_TEST_CASE(unchanged_files_links_travel_compressed) {
+  Env env;
+  constexpr int kMany = 1500;
+  const std::string dir = "a-directory-name-long-enough-to-count-in-every-request";
+  for (int i = 0; i < kMany; ++i)
+    WriteFile(env.src / dir / ("file-with-a-long-name-" + std::to_string(i) + ".txt"),
+              std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // see the tests above
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "-q"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  skiff::testing::FaultProxy proxy(env.sshd.port());
+  std::vector<std::string> args{"backup", env.src.string(), env.repo, "--json"};
+  for (auto& a : env.ThroughProxy(proxy)) args.push_back(a);
+  r = env.Skiff(args);
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  BOOST_TEST(JsonInt(r.out, "unchanged_files") == kMany + 3);
+  auto names = env.Snapshots();
+  BOOST_REQUIRE_EQUAL(names.size(), 2u);
+  uint64_t link_paths = 0;  // the bytes of both paths of every link request
+  for (int i = 0; i < kMany; ++i) {
+    const std::string rel = "/src/" + dir + "/file-with-a-long-name-" + std::to_string(i) + ".txt";
+    link_paths += ("/data/repo/snapshots/" + names[0] + rel).size() +
+                  ("/data/repo/snapshots/.incomplete" + rel).size();
+    struct stat a, b;
+    BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[0] / rel.substr(1)).c_str(), &a) == 0);
+    BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[1] / rel.substr(1)).c_str(), &b) == 0);
+    BOOST_TEST(a.st_ino == b.st_ino, rel);
+  }
+  BOOST_TEST(proxy.bytes_up() < link_paths,
+             "sent " << proxy.bytes_up() << ", link paths " << link_paths);
+}
+
 BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   Env env;
   for (int i = 0; i < 40; ++i) {
@@ -217,24 +260,10 @@ BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   // A slow link (through the throttling proxy) so that the run can be killed midway.
   skiff::testing::FaultProxy proxy(env.sshd.port());
   proxy.SetRateLimit(1 << 20);
-  std::string kh = (env.tmp / "known_hosts").string();
-  {
-    std::string hosts = ReadFile(env.sshd.known_hosts_path());
-    hosts = std::regex_replace(hosts, std::regex("\\]:" + std::to_string(env.sshd.port())),
-                               "]:" + std::to_string(proxy.port()));
-    WriteFile(kh, hosts);
-  }
-  std::vector<std::string> argv{getenv("SKIFF_BIN"),
-                                "backup",
-                                env.src.string(),
-                                env.repo,
-                                "-q",
-                                "-F",
-                                env.sshd.ssh_config_path(),
-                                "-p",
-                                std::to_string(proxy.port()),
-                                "-o",
-                                "UserKnownHostsFile=" + kh};
+  std::vector<std::string> argv{
+      getenv("SKIFF_BIN"),       "backup", env.src.string(), env.repo, "-q", "-F",
+      env.sshd.ssh_config_path()};
+  for (auto& a : env.ThroughProxy(proxy)) argv.push_back(a);
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
