@@ -45,6 +45,10 @@ RemoteFilesystem::~RemoteFilesystem() {
   }
   closer_cv_.notify_all();
   closer_.join();
+  {
+    std::unique_lock<std::mutex> l(closer_mu_);
+    closes_done_cv_.wait(l, [&] { return closes_in_flight_ == 0; });
+  }
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> files;
   {
     std::lock_guard<std::mutex> l(files_mu_);
@@ -88,6 +92,7 @@ void RemoteFilesystem::CloserLoop() {
 void RemoteFilesystem::WaitForBackgroundCloses() {
   std::unique_lock<std::mutex> l(closer_mu_);
   closer_cv_.wait(l, [&] { return closer_queue_.empty() && !closer_busy_; });
+  closes_done_cv_.wait(l, [&] { return closes_in_flight_ == 0; });
 }
 
 std::chrono::steady_clock::time_point RemoteFilesystem::Expiry(double seconds) const {

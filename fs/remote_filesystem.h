@@ -219,11 +219,13 @@ class RemoteFilesystem {
   uint64_t next_fh_ = 1;
 
   // Remote closes run on one background thread so that release costs no round trip.
-  std::mutex closer_mu_;  // guards closer_queue_, closer_stop_, closer_busy_
+  std::mutex closer_mu_;  // guards closer_queue_, closer_stop_, closer_busy_, closes_in_flight_
   std::condition_variable closer_cv_;
   std::deque<std::shared_ptr<OpenFile::Backing>> closer_queue_;
   bool closer_stop_ = false;
-  bool closer_busy_ = false;  // a Backing taken off the queue is being closed
+  bool closer_busy_ = false;                // a Backing taken off the queue is being closed
+  int closes_in_flight_ = 0;                // CloseAsync sent by Release, not yet answered
+  std::condition_variable closes_done_cv_;  // closes_in_flight_ fell to 0
   std::thread closer_;
 
   // Side jobs: the LSTAT beside an OPEN, fsetstats queued behind writes. Declared before

@@ -263,6 +263,28 @@ Status RemoteFilesystem::Release(uint64_t fh) {
   if (!b) return Status::Ok();
   // Nothing may be queued behind the writes any more: no flush would report its failure.
   if (b->write_behind) b->write_behind->Seal();
+  // A write-only handle with nothing in flight (the flush at close(2) drained it, as
+  // after every untarred file) is closed from here without waiting for the answer: no
+  // hop to the closer thread and no thread waiting for the CLOSE. The Backing can go at
+  // once (the handle counts as closed: its destructor sends nothing).
+  if (!b->read_ahead && b->write_behind && !b->write_behind->pending() &&
+      b->write_behind->handles() == 1 && !keeper_.IsLost(b->fs)) {
+    if (Status s = b->write_behind->Drain(); !s.ok())
+      LogWarning(
+          "write-behind of a released file failed (reported at close if it was still open): " +
+          s.ToString());
+    {
+      std::lock_guard<std::mutex> l(closer_mu_);
+      ++closes_in_flight_;
+    }
+    b->file->CloseAsync([this](Status s) {
+      if (!s.ok()) LogWarning("closing a remote file: " + s.ToString());
+      std::lock_guard<std::mutex> l(closer_mu_);
+      // Under the lock: the waiter (the destructor) may destroy *this right after.
+      if (--closes_in_flight_ == 0) closes_done_cv_.notify_all();
+    });
+    return Status::Ok();
+  }
   {
     std::lock_guard<std::mutex> l(closer_mu_);
     closer_queue_.push_back(std::move(b));

@@ -81,11 +81,15 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
     // Outside the lock: the completion may run inline on this thread. The bytes are
     // copied before WriteAsyncFrom returns (for SFTP straight into the channel).
     target->WriteAsyncFrom(offset + done, data.substr(done, n), [st, n](Status s) {
-      std::lock_guard<std::mutex> l(st->mu);
-      if (!s.ok() && st->error.ok()) st->error = s.WithContext("write-behind");
-      st->in_flight_bytes -= n;
-      --st->in_flight;
-      --st->writes_in_flight;
+      {
+        std::lock_guard<std::mutex> l(st->mu);
+        if (!s.ok() && st->error.ok()) st->error = s.WithContext("write-behind");
+        st->in_flight_bytes -= n;
+        --st->in_flight;
+        --st->writes_in_flight;
+      }
+      // After unlocking (`st` is shared, so it outlives a waiter that returns): a waiter
+      // woken under the lock would at once block on it again.
       st->cv.notify_all();
     });
     done += n;
@@ -95,29 +99,40 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
 
 bool WriteBehind::SetStatBehind(const FileAttr& attr) {
   std::shared_ptr<State> st = state_;
+  bool striped;
   {
     std::lock_guard<std::mutex> l(st->mu);
     if (st->flushed || st->sealed || !st->error.ok()) return false;
     ++st->in_flight;
     ++st->setstats;
+    // Until the switch to several sessions, every write went to file_ (FileFor).
+    striped = st->mode == Mode::kStriped || st->mode == Mode::kSwitching;
   }
-  // The destructor waits for in_flight == 0, so file_ outlives the call; the task
-  // touches only `st` (shared) after that.
-  RemoteFile* file = file_;
-  auto task = [st, file, attr] {
+  auto done = [st](Status s) {
     {
-      // On one session the fsetstat queues behind the writes; across sessions it
-      // must wait for them (no new write starts while setstats > 0).
-      std::unique_lock<std::mutex> l(st->mu);
-      if (st->mode == Mode::kStriped || st->mode == Mode::kSwitching)
-        st->cv.wait(l, [&] { return st->writes_in_flight == 0; });
+      std::lock_guard<std::mutex> l(st->mu);
+      if (!s.ok() && st->error.ok()) st->error = s.WithContext("setattr behind writes");
+      --st->setstats;
+      --st->in_flight;
     }
-    Status s = file->SetStat(attr);
-    std::lock_guard<std::mutex> l(st->mu);
-    if (!s.ok() && st->error.ok()) st->error = s.WithContext("setattr behind writes");
-    --st->setstats;
-    --st->in_flight;
-    st->cv.notify_all();
+    st->cv.notify_all();  // after unlocking, as for a write
+  };
+  if (!striped) {
+    // On one session the fsetstat queues behind the writes: sent from this thread, its
+    // answer handled where the writes' are. No thread waits for it until the flush.
+    file_->SetStatAsync(attr, std::move(done));
+    return true;
+  }
+  // Across sessions it must wait for the writes (no new write starts while setstats >
+  // 0): on the pool. The destructor waits for in_flight == 0, so file_ outlives the
+  // task; the task touches only `st` (shared) after that.
+  RemoteFile* file = file_;
+  auto task = [st, file, attr, done = std::move(done)] {
+    {
+      std::unique_lock<std::mutex> l(st->mu);
+      st->cv.wait(l, [&] { return st->writes_in_flight == 0; });
+    }
+    done(file->SetStat(attr));
   };
   if (pool_) {
     pool_->Run(std::move(task));

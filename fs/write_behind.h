@@ -54,8 +54,8 @@ class WriteBehind {
   // so an aligned write goes whole to one session.
   static constexpr uint64_t kStripeBytes = 1u << 20;
 
-  // `pool` (may be null: then a thread per call) runs SetStatBehind's fsetstat; it must
-  // outlive this object.
+  // `pool` (may be null: then a thread per call) runs SetStatBehind's fsetstat once the
+  // writes are striped; it must outlive this object.
   WriteBehind(RemoteFile* file, uint32_t max_write, uint64_t max_bytes,
               StripeConfig stripes = WriteStripeConfig(), TaskPool* pool = nullptr);
   ~WriteBehind();
@@ -64,16 +64,15 @@ class WriteBehind {
 
   // Queues `data` at `offset`. Fails with the sticky error of an earlier write.
   Status Write(uint64_t offset, std::string_view data);
-  // Sends fsetstat(`attr`) after every write queued so far, without waiting for it: it
-  // runs on the pool given to the constructor and counts as in flight, so Drain
-  // (flush/fsync/close) waits for it and reports its failure (sticky, like a write's).
-  // A Write queued after
-  // it waits until it is answered, so it cannot overtake (an mtime set by utimens is
-  // then changed by the later write, as POSIX wants). When striped, it waits for the
-  // writes in flight on every session before it is sent.
-  // Returns false (and sends nothing) when no later flush is sure to report a failure:
-  // after a Flush with no Write since (that flush may have been the last close), after
-  // Seal, or once a write has failed. The caller then sets the attributes itself.
+  // Sends fsetstat(`attr`) after every write queued so far, without waiting for it
+  // (RemoteFile::SetStatAsync on the one handle; on the pool given to the constructor
+  // once striped). It counts as in flight, so Drain (flush/fsync/close) waits for it and
+  // reports its failure (sticky, like a write's). A Write queued after it waits until it is
+  // answered, so it cannot overtake (an mtime set by utimens is then changed by the later write, as
+  // POSIX wants). When striped, it waits for the writes in flight on every session before it is
+  // sent. Returns false (and sends nothing) when no later flush is sure to report a failure: after
+  // a Flush with no Write since (that flush may have been the last close), after Seal, or once a
+  // write has failed. The caller then sets the attributes itself.
   bool SetStatBehind(const FileAttr& attr);
   // Waits until every queued write is acknowledged; returns the sticky error, if any.
   Status Drain();

@@ -123,11 +123,20 @@ class RemoteFile {
 
   virtual Result<FileAttr> Stat() = 0;
   virtual Status SetStat(const FileAttr& attr) = 0;
+  // SetStat without waiting: sent behind the requests submitted before it on this handle
+  // (an SFTP session executes its requests in order), `cb` gets the result like the
+  // other Async calls' callbacks. The default calls SetStat, then `cb`, on the caller's
+  // thread.
+  virtual void SetStatAsync(const FileAttr& attr, DoneCallback cb) { cb(SetStat(attr)); }
   // Flushes to stable storage on the server (fsync@openssh.com). Without the
   // extension returns kUnsupported; callers decide whether that is acceptable.
   virtual Status Sync() = 0;
   // Closes the handle; further calls fail. The destructor closes too, ignoring errors.
   virtual Status Close() = 0;
+  // Close without waiting for the answer, which `cb` gets (as with SetStatAsync). The
+  // handle counts as closed at once: further calls fail, the destructor sends nothing.
+  // The default calls Close, then `cb`, on the caller's thread.
+  virtual void CloseAsync(DoneCallback cb) { cb(Close()); }
 };
 
 class RemoteFs {

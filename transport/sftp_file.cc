@@ -158,6 +158,15 @@ Status SftpFile::SetStat(const FileAttr& attr) {
   return SftpClient::ExpectOk(client_->Call(std::move(req)), "fsetstat " + path_);
 }
 
+void SftpFile::SetStatAsync(const FileAttr& attr, DoneCallback cb) {
+  if (Status st = CheckOpen(); !st.ok()) return cb(st);
+  auto req = client_->NewRequest(sftp::kFsetstat);
+  req.packet.String(handle_).Attrs(attr);
+  client_->Submit(std::move(req), [id = ident_, cb = std::move(cb)](Result<SftpReply> r) {
+    cb(SftpClient::ExpectOk(r, "fsetstat " + id->path));
+  });
+}
+
 Status SftpFile::Sync() {
   SKIFF_RETURN_IF_ERROR(CheckOpen());
   if (!client_->caps().fsync) {
@@ -173,6 +182,15 @@ Status SftpFile::Close() {
   auto req = client_->NewRequest(sftp::kClose);
   req.packet.String(handle_);
   return SftpClient::ExpectOk(client_->Call(std::move(req)), "close " + path_);
+}
+
+void SftpFile::CloseAsync(DoneCallback cb) {
+  if (closed_.exchange(true)) return cb(Status::Invalid(path_ + ": file handle already closed"));
+  auto req = client_->NewRequest(sftp::kClose);
+  req.packet.String(handle_);
+  client_->Submit(std::move(req), [id = ident_, cb = std::move(cb)](Result<SftpReply> r) {
+    cb(SftpClient::ExpectOk(r, "close " + id->path));
+  });
 }
 
 }  // namespace skiff

@@ -33,8 +33,10 @@ class SftpFile : public RemoteFile {
   void WriteAsyncFrom(uint64_t offset, std::string_view data, DoneCallback cb) override;
   Result<FileAttr> Stat() override;
   Status SetStat(const FileAttr& attr) override;
+  void SetStatAsync(const FileAttr& attr, DoneCallback cb) override;
   Status Sync() override;
   Status Close() override;
+  void CloseAsync(DoneCallback cb) override;
 
   // The server's handle, for requests naming two files (copy-data).
   const std::string& handle() const { return handle_; }

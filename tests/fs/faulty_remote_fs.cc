@@ -38,6 +38,15 @@ class FaultyRemoteFs::File : public RemoteFile {
     fs_->NoteFileSetStatThread();
     return inner_->SetStat(attr);
   }
+  // Answered at once, on the caller's thread (as MemRemoteFs would), but counted.
+  void SetStatAsync(const FileAttr& attr, DoneCallback cb) override {
+    ++fs_->setstat_async_;
+    cb(SetStat(attr));
+  }
+  void CloseAsync(DoneCallback cb) override {
+    ++fs_->close_async_;
+    cb(Close());
+  }
   Status Sync() override {
     SKIFF_RETURN_IF_ERROR(fs_->Gate());
     fs_->CountSync();

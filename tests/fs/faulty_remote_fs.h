@@ -3,7 +3,8 @@
 //                        with kConnectionLost, as after a dropped connection
 //   set_fail_writes(s)   WriteAsync/Write complete with status `s`
 // It also counts calls by kind (reads with the bytes asked for, writes, syncs) and
-// records which threads made fsetstat calls (file_setstat_threads).
+// records which threads made fsetstat calls (file_setstat_threads) and how many
+// fsetstats and closes were handed over without waiting (SetStatAsync, CloseAsync).
 // Thread-safe (atomics); the wrapped fs must outlive it.
 #pragma once
 
@@ -39,6 +40,9 @@ class FaultyRemoteFs : public RemoteFs {
   uint64_t stat_calls() const { return stats_; }
   uint64_t write_calls() const { return writes_; }
   uint64_t sync_calls() const { return syncs_; }
+  // SetStatAsync / CloseAsync calls on files opened through it.
+  uint64_t setstat_async_calls() const { return setstat_async_; }
+  uint64_t close_async_calls() const { return close_async_; }
   // Kernel thread ids of the threads that called SetStat on a file opened through it.
   std::set<pid_t> file_setstat_threads() const {
     std::lock_guard<std::mutex> l(mu_);
@@ -83,7 +87,7 @@ class FaultyRemoteFs : public RemoteFs {
   Status fail_writes_;               // guarded by mu_
   std::set<pid_t> setstat_threads_;  // guarded by mu_
   std::atomic<uint64_t> calls_{0}, read_requests_{0}, read_bytes_{0}, stats_{0}, writes_{0},
-      syncs_{0};
+      syncs_{0}, setstat_async_{0}, close_async_{0};
 };
 
 }  // namespace skiff::testing
