@@ -43,5 +43,8 @@ import resource
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 tot = sum(v[0] for v in by.values()) / tck
 out = " ".join("%s=%.2f(x%d)" % (c, v[0] / tck, v[1]) for c, v in sorted(by.items()))
+if os.environ.get("PROC_CPU_PIDS"):  # every process: pid comm cpu
+    for pid, (comm, cpu) in sorted(seen.items()):
+        if cpu: print("  pid %d %s %.2f" % (pid, comm, cpu / tck), file=sys.stderr)
 print("wall %.2f cpu_sum %.2f cmd_rusage %.2f | %s" % (wall, tot, r.ru_utime + r.ru_stime, out), file=sys.stderr)
 sys.exit(p.returncode)

@@ -26,13 +26,14 @@ void RemoteStreamReader::Issue() {
   while (!eof_seen_ && static_cast<int>(inflight_.size()) < depth_) {
     // Past the expected size only one read at a time (it shows EOF or more data).
     if (next_offset_ > size_hint_ && !inflight_.empty()) break;
+    if (exact_ && next_offset_ >= size_hint_) break;
     auto slot = std::make_shared<Slot>();
     // Up to the expected end plus one byte, so that the short answer shows EOF: a small
     // file's read then counts its own size, not a whole chunk, against the SFTP
     // client's in-flight byte window (5000 small files x 255 KiB kept the window full).
     slot->len = chunk_;
     if (next_offset_ <= size_hint_ && size_hint_ - next_offset_ < chunk_) {
-      slot->len = static_cast<uint32_t>(size_hint_ - next_offset_ + 1);
+      slot->len = static_cast<uint32_t>(size_hint_ - next_offset_ + (exact_ ? 0 : 1));
     }
     inflight_.push_back(slot);
     uint64_t off = next_offset_;

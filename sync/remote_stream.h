@@ -33,6 +33,16 @@ class RemoteStreamReader {
   // read asks for size + 1 bytes, not a whole chunk. A file that turns out longer is
   // still read to its end, one read at a time past the hint.
   void set_size_hint(uint64_t size) { size_hint_ = size; }
+  // Reads exactly the first `size` bytes (e.g. a manifest's entry, whose content hash is
+  // then checked): no read past them, so the end of the file is not probed. Over SFTP
+  // that is one request less per file: SftpFile takes a short answer for a short read
+  // and asks for the rest, so the hint's size + 1 byte cost a second request that showed
+  // EOF (a restore of the issue 4 data set: 5021 such requests of 17 000). A shorter file
+  // still ends at its EOF; bytes past `size` are never read.
+  void set_exact_size(uint64_t size) {
+    size_hint_ = size;
+    exact_ = true;
+  }
   uint64_t bytes_read() const { return consumed_; }
 
  private:
@@ -46,6 +56,7 @@ class RemoteStreamReader {
   uint64_t consumed_ = 0;
   bool eof_seen_ = false;
   uint64_t size_hint_ = UINT64_MAX;
+  bool exact_ = false;  // stop at size_hint_ (set_exact_size)
   std::deque<std::shared_ptr<Slot>> inflight_;
 };
 

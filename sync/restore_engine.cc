@@ -69,7 +69,7 @@ Status RestoreEngine::RestoreFile(RemoteFs& fs, const ManifestEntry& e, const st
   Status st;
   {
     RemoteStreamReader in(**remote, fs.caps().max_read, kReadDepth);
-    in.set_size_hint(e.size);
+    in.set_exact_size(e.size);  // verified below by size and hash
     while (st.ok()) {
       auto chunk = in.Next();
       if (!chunk.ok()) {

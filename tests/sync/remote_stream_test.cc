@@ -48,7 +48,8 @@ std::string Pattern(size_t n) {
 
 // Reads `content` back through a reader with chunk 4096, depth 32 and the given hint;
 // returns the number of read requests (and the bytes they asked for in *asked).
-int ReadBack(const std::string& content, uint64_t hint, uint64_t* asked = nullptr) {
+int ReadBack(const std::string& content, uint64_t hint, uint64_t* asked = nullptr,
+             bool exact = false) {
   MemRemoteFs mem;
   {
     auto f = mem.Open("/f", OpenFlags::kWrite | OpenFlags::kCreate, 0600);
@@ -62,7 +63,10 @@ int ReadBack(const std::string& content, uint64_t hint, uint64_t* asked = nullpt
   std::string got;
   {
     RemoteStreamReader r(file, 4096, 32);
-    r.set_size_hint(hint);
+    if (exact)
+      r.set_exact_size(hint);
+    else
+      r.set_size_hint(hint);
     while (true) {
       auto c = r.Next();
       BOOST_REQUIRE(c.ok());
@@ -70,7 +74,7 @@ int ReadBack(const std::string& content, uint64_t hint, uint64_t* asked = nullpt
       got += *c;
     }
   }
-  BOOST_TEST(got == content);
+  BOOST_TEST(got == (exact ? content.substr(0, hint) : content));
   if (asked) *asked = file.asked.load();
   return file.reads.load();
 }
@@ -100,4 +104,21 @@ BOOST_AUTO_TEST_CASE(remote_stream_reader_asks_only_for_the_hinted_size) {
   BOOST_TEST(ReadBack(Pattern(5000), 100, &asked) == 3);  // 101, then 4096 (full), then short
   // Shorter than hinted: the short answer is EOF all the same.
   BOOST_TEST(ReadBack(Pattern(100), 5000) == 2);  // 4096 (short: EOF) and 905 in flight
+}
+
+// An exact size reads just those bytes: no request shows EOF (over SFTP the hint's extra
+// byte cost a second request per file), nothing past the size is read, and a shorter
+// file ends at its EOF.
+BOOST_AUTO_TEST_CASE(remote_stream_reader_exact_size_reads_no_further) {
+  uint64_t asked = 0;
+  BOOST_TEST(ReadBack(Pattern(200), 200, &asked, true) == 1);
+  BOOST_TEST(asked == 200u);
+  BOOST_TEST(ReadBack("", 0, &asked, true) == 0);
+  BOOST_TEST(ReadBack(Pattern(8192), 8192, &asked, true) == 2);
+  BOOST_TEST(asked == 8192u);
+  BOOST_TEST(ReadBack(Pattern(50000), 50000, &asked, true) == 13);  // 12 x 4096 + 848
+  BOOST_TEST(asked == 50000u);
+  BOOST_TEST(ReadBack(Pattern(5000), 100, &asked, true) == 1);  // the first 100 bytes only
+  BOOST_TEST(asked == 100u);
+  BOOST_TEST(ReadBack(Pattern(100), 5000, &asked, true) == 2);  // 4096 (short: EOF) + 904
 }

@@ -250,6 +250,36 @@ BOOST_AUTO_TEST_CASE(unchanged_files_links_travel_compressed) {
              "sent " << proxy.bytes_up() << ", link paths " << link_paths);
 }
 
+// A restore reads each small file with one SFTP read (its size from the manifest): no
+// second read to see EOF (SKIFF_SFTP_TRACE counts the requests).
+BOOST_AUTO_TEST_CASE(restore_reads_each_small_file_once) {
+  Env env;
+  constexpr int kMany = 200;
+  for (int i = 0; i < kMany; ++i)
+    WriteFile(env.src / "many" / ("f" + std::to_string(i)), RandomBytes(100 + i, 7 + i));
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "-q"});
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  const std::string trace = (env.tmp / "trace").string();
+  setenv("SKIFF_SFTP_TRACE", trace.c_str(), 1);
+  r = env.Skiff({"restore", env.repo, (env.tmp / "r").string()});
+  unsetenv("SKIFF_SFTP_TRACE");
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  env.ExpectRestoredEqual(env.tmp / "r" / "src");
+  int reads = 0, eofs = 0;
+  std::ifstream in(trace);
+  for (std::string a, b, type, w, q, reply; in >> a >> b >> type >> w >> q >> reply;) {
+    if (type != "read") continue;
+    ++reads;
+    if (reply == "23") ++eofs;  // an EOF status
+  }
+  // kMany + 2 small files, big.bin (1 MiB: 5 reads) and the manifest (read twice, ahead
+  // of its end: ~20 reads, most of them EOF). With a second read per file to see EOF
+  // (b2ee804) it was 431 reads, 221 of them EOF.
+  BOOST_TEST(reads >= kMany + 2);
+  BOOST_TEST(reads < kMany * 5 / 4, "reads: " << reads);
+  BOOST_TEST(eofs < kMany / 4, "EOF replies: " << eofs);
+}
+
 BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   Env env;
   for (int i = 0; i < 40; ++i) {
