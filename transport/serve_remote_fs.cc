@@ -244,6 +244,11 @@ Result<std::unique_ptr<ServeRemoteFs>> ServeRemoteFs::Create(std::unique_ptr<Cha
   return fs;
 }
 
+bool ServeRemoteFs::TraceRequested() {
+  const char* v = getenv("SKIFF_SERVE_STATS");
+  return v && std::string_view(v) == "trace";
+}
+
 void ServeRemoteFs::ReaderLoop() {
   for (;;) {
     auto f = serve::ReadFrame(*channel_, read_buf_);
@@ -262,6 +267,13 @@ void ServeRemoteFs::ReaderLoop() {
       } else {
         cb = std::move(it->second.cb);
         op_stats_[it->second.op].in += serve::kFrameHeader + f->payload.size();
+        if (trace_) {
+          auto now = std::chrono::steady_clock::now();
+          fprintf(stderr, "serve-client trace %.6f op %u id %u rtt %.6f\n",
+                  std::chrono::duration<double>(it->second.sent.time_since_epoch()).count(),
+                  it->second.op, f->id,
+                  std::chrono::duration<double>(now - it->second.sent).count());
+        }
         pending_.erase(it);
       }
     }
@@ -298,7 +310,9 @@ void ServeRemoteFs::CallAsync(Op op, std::string payload, ReplyCallback cb) {
     if (dead_.ok()) {
       id = next_id_++;
       if (next_id_ == 0) next_id_ = 1;
-      pending_.emplace(id, Pending{std::move(cb), static_cast<uint8_t>(op)});
+      pending_.emplace(id, Pending{std::move(cb), static_cast<uint8_t>(op),
+                                   trace_ ? std::chrono::steady_clock::now()
+                                          : std::chrono::steady_clock::time_point()});
       OpStats& s = op_stats_[static_cast<uint8_t>(op)];
       ++s.calls;
       s.out += serve::kFrameHeader + payload.size();

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -124,7 +125,12 @@ class ServeRemoteFs : public RemoteFs, public ServerBuildFs {
   struct Pending {
     ReplyCallback cb;
     uint8_t op = 0;
+    std::chrono::steady_clock::time_point sent;  // when $SKIFF_SERVE_STATS=trace
   };
+  // $SKIFF_SERVE_STATS=trace: one stderr line per reply (send time on the steady clock,
+  // the server's trace uses the same clock, type, id, round trip).
+  const bool trace_ = TraceRequested();
+  static bool TraceRequested();
   std::map<uint32_t, Pending> pending_;
   // Per request type: requests, bytes sent (frames), bytes received (reply frames).
   // Printed to stderr on destruction when $SKIFF_SERVE_STATS is set (profiling the wire).
