@@ -20,7 +20,7 @@
 #                              all; the EXIT trap unmounts it
 #   drop_server_fs DIR         unmounts it and frees its memory
 #   spread X...                "min .. max" of the figures, or "-"
-#   mount_pids MNT             the FUSE daemon serving MNT and its children (sshfs's ssh)
+#   mount_pids MNT             the FUSE daemon serving MNT and its children, and sshfs's ssh
 #   server_pids                the server-side processes of this sshd (sessions, sftp-server)
 #   cpu_ticks PID...           their summed user+system CPU in clock ticks (exited: 0)
 #   median X...                the median, or "-" with no figures
@@ -127,7 +127,11 @@ drop_server_fs() {  # drop_server_fs DIR
 mount_pids() {  # mount_pids MNT
   local d
   d=$(pgrep -n -f -- " $1\$") || return 0
-  echo "$d" $(pgrep -P "$d")
+  # sshfs starts its ssh before it daemonizes: the ssh is then no child of the daemon
+  # (its parent exited; it belongs to init), so it is found by its command line, which
+  # names this bench's ssh_config. Until session 5 it was missed, and sshfs's client
+  # CPU counted without its ssh (the encryption).
+  echo "$d" $(pgrep -P "$d") $(pgrep -f -- "^ssh .*-F$SSH_CONFIG .*sftp\$")
 }
 server_pids() {  # descendants of this bench's sshd (not other benches' sessions)
   local todo=("$SSHD_PID") p c
