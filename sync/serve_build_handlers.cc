@@ -63,8 +63,15 @@ struct ServeBuildHandlers::Build {
   ConfinedPath tmp, dst;
   uint64_t offset = 0;
   ContentHasher hasher;
+  // The new content's signature: the entries of the blocks before `sig`'s, then `sig`,
+  // which computes the blocks since the last entry reused from base_sig.
   std::optional<SignatureBuilder> sig;
+  std::vector<BlockSignature> sig_blocks;
   uint64_t sig_block_size = 0;
+  // The base's stored signature at the same block size (kBaseSig), when it was valid
+  // for the base: a whole block copied from a block boundary of the base to one of the
+  // new file takes the base's entry instead of hashing it again.
+  std::optional<FileSignature> base_sig;
   bool replace = false;      // kReplace: an existing dst is replaced at the end
   bool tmp_created = false;  // tmp is ours (created exclusively) until it is renamed
   dev_t dev = 0;             // tmp's identity, for RevokePublished
@@ -76,14 +83,45 @@ struct ServeBuildHandlers::Build {
     if (base >= 0) close(base);
     if (out >= 0) close(out);
   }
-  // Feeds the bytes just placed at the end of the file to the hash and signature.
-  void Account(std::string_view d) {
+  // Feeds the bytes just placed at the end of the file to the hash and signature;
+  // `base_off`: where they were copied from in the base (literals: none).
+  void Account(std::string_view d, std::optional<uint64_t> base_off = std::nullopt) {
     hasher.Update(d);
-    offset += d.size();
-    if (sig) {
-      sig->Update(d);
-      if (offset / sig_block_size > kMaxSignatureBlocks) sig.reset();  // too big to keep
+    if (!sig) {
+      offset += d.size();
+      return;
     }
+    const uint64_t bs = sig_block_size;
+    while (!d.empty()) {
+      if (base_off && base_sig && offset % bs == 0 && *base_off % bs == 0 && d.size() >= bs &&
+          *base_off / bs < base_sig->blocks.size() && base_sig->BlockLength(*base_off / bs) == bs) {
+        // The pending computed blocks are whole here (offset is on a boundary).
+        for (const auto& b : sig->Finish().blocks) sig_blocks.push_back(b);
+        sig_blocks.push_back(base_sig->blocks[*base_off / bs]);
+        d.remove_prefix(bs);
+        offset += bs;
+        *base_off += bs;
+      } else {
+        // Up to the next block boundary of the new file, where reuse may start again.
+        size_t n = static_cast<size_t>(std::min<uint64_t>(d.size(), bs - offset % bs));
+        if (!base_off || !base_sig) n = d.size();
+        sig->Update(d.substr(0, n));
+        d.remove_prefix(n);
+        offset += n;
+        if (base_off) *base_off += n;
+      }
+    }
+    if (offset / bs > kMaxSignatureBlocks) sig.reset();  // too big to keep
+  }
+  // The new content's signature (sig must be set); ends the builder.
+  FileSignature FinishSignature() {
+    FileSignature tail = sig->Finish();
+    FileSignature out;
+    out.block_size = static_cast<uint32_t>(sig_block_size);
+    out.file_size = offset;
+    out.blocks = std::move(sig_blocks);
+    out.blocks.insert(out.blocks.end(), tail.blocks.begin(), tail.blocks.end());
+    return out;
   }
 };
 
@@ -188,6 +226,7 @@ bool ServeBuildHandlers::WellFormedBuild(std::string_view payload, uint32_t* id)
   if (flags & kBegin) {
     r.Str(), r.Str(), r.Str();
     r.U32();
+    if (flags & kBaseSig) r.Str();
   }
   if (flags & kAbort) return r.done();
   uint32_t n = r.U32();
@@ -248,7 +287,7 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
       std::lock_guard<std::mutex> l(builds_mu_);
       if (builds_.count(id)) return Status::Invalid("build " + std::to_string(id) + " exists");
     }
-    Status st = BeginBuild(id, r, flags & kReplace);
+    Status st = BeginBuild(id, r, flags & kReplace, flags & kBaseSig);
     if (!r.ok()) return std::string();
     if (!st.ok()) {
       Drop(id);
@@ -297,11 +336,13 @@ Result<std::string> ServeBuildHandlers::DoBuild(PayloadReader& r) {
   return res;
 }
 
-Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r, bool replace) {
+Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r, bool replace,
+                                      bool with_base_sig) {
   std::string_view base_s = r.Str();
   std::string_view tmp_s = r.Str();
   std::string_view dst_s = r.Str();
   uint32_t sig_block = r.U32();
+  std::string_view base_sig_s = with_base_sig ? r.Str() : std::string_view();
   if (!r.ok()) return Status::Ok();
   {
     std::lock_guard<std::mutex> l(builds_mu_);
@@ -347,8 +388,30 @@ Status ServeBuildHandlers::BeginBuild(uint32_t id, PayloadReader& r, bool replac
   if (sig_block != 0) {
     bb.sig_block_size = std::clamp<uint32_t>(sig_block, kMinBlockSize, kMaxBlockSize);
     bb.sig.emplace(static_cast<uint32_t>(bb.sig_block_size));
+    if (bb.base >= 0 && !base_sig_s.empty()) {
+      auto stored = ReadStoredSignature(base_sig_s, kMaxReusedSignatureBytes);
+      if (stored && stored->file_size == bb.base_size && stored->block_size == bb.sig_block_size)
+        bb.base_sig = std::move(stored);
+    }
   }
   return Status::Ok();
+}
+
+std::optional<FileSignature> ServeBuildHandlers::ReadStoredSignature(std::string_view path,
+                                                                     uint64_t max_bytes) const {
+  auto p = ConfinedRoot::ParsePath(path);
+  if (!p.ok() || !policy_.CheckReadData(*p).ok()) return std::nullopt;
+  auto fd = OpenNoFollow(*p, O_RDONLY | O_NONBLOCK);
+  if (!fd.ok()) return std::nullopt;
+  FdCloser c{*fd};
+  struct stat st;
+  if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes)
+    return std::nullopt;
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  if (!PreadAll(*fd, bytes.data(), bytes.size(), 0, p->rel).ok()) return std::nullopt;
+  auto sig = FileSignature::Decode(bytes);
+  if (!sig.ok()) return std::nullopt;
+  return std::move(*sig);
 }
 
 Status ServeBuildHandlers::Apply(Build& b, PayloadReader& r) {
@@ -369,7 +432,7 @@ Status ServeBuildHandlers::Apply(Build& b, PayloadReader& r) {
         SKIFF_RETURN_IF_ERROR(PreadAll(b.base, buf.data(), piece, off, "the base"));
         std::string_view d(buf.data(), piece);
         if (!AllZero(d)) SKIFF_RETURN_IF_ERROR(PwriteAll(b.out, d, b.offset, b.tmp.rel));
-        b.Account(d);
+        b.Account(d, off);
         off += piece;
         len -= piece;
       }
@@ -457,7 +520,7 @@ Result<std::string> ServeBuildHandlers::EndBuild(Build& b, PayloadReader& r, boo
   b.tmp_created = false;
   bool stored = false;
   if (b.sig && !sig_path.empty() && !sig_tmp.empty())
-    stored = StoreSignature(b.sig->Finish().Encode(), sig_path, sig_tmp);
+    stored = StoreSignature(b.FinishSignature().Encode(), sig_path, sig_tmp);
   return PayloadWriter().U8(stored).Take();
 }
 

@@ -15,7 +15,8 @@
 //       kSignatureChunk bytes from `offset`; a request with offset > 0 continues the
 //       signature of the previous request (same fields), else kInvalid.
 //   kBuild          u32 build, u8 flags,
-//                   [kBegin: str base ("" = none), str tmp, str dst, u32 sig_block_size],
+//                   [kBegin: str base ("" = none), str tmp, str dst, u32 sig_block_size,
+//                            [kBaseSig: str base_sig]],
 //                   u32 n, n x (u8 0, u64 base_offset, u64 length | u8 1, str literal |
 //                            u8 2, u64 length, str zlib-compressed literal),
 //                   [kEnd: u64 size, str xxh128 hex, attr, str sig_path, str sig_tmp]
@@ -28,6 +29,12 @@
 //       dst is removed first), and with sig_block_size > 0 the new content's signature is
 //       written to sig_tmp and renamed to sig_path (an existing one is kept: signatures
 //       are content-addressed). kSync (with kEnd) fsyncs the file before the rename.
+//       kBaseSig (protocol version 3) names base's stored signature: when it is valid
+//       for base (its size) at sig_block_size, a whole base block copied to a block
+//       boundary of the new file gives the new signature that block's entry without
+//       hashing it (an unchanged stretch of a big file costs no signature work). A wrong
+//       one only makes the stored signature wrong, which the next delta's hash check
+//       catches (the file is then uploaded whole); the content is always checked.
 //       kAbort drops the build and its tmp. A failed request
 //       drops its build too; later requests for it get kInvalid.
 //   kLinkBatch      u32 n, n x (u16 keep, str tail, u16 keep, str tail)
@@ -61,10 +68,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "sync/confined_root.h"
 #include "sync/serve_policy.h"
+#include "sync/signature.h"
 #include "transport/serve_protocol.h"
 
 namespace skiff::sync {
@@ -84,7 +93,11 @@ class ServeBuildHandlers {
   // Largest compressed literal once inflated (the client sends 256 KiB pieces).
   static constexpr uint64_t kMaxInflated = 4u << 20;
   // kBuild flags.
-  static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16;
+  static constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16,
+                           kBaseSig = 32;
+  // Largest stored base signature a build loads to reuse its entries (kBaseSig): 43 690
+  // blocks, e.g. a 680 MiB file at 16 KiB blocks; kMaxBuilds of them are 64 MiB.
+  static constexpr uint64_t kMaxReusedSignatureBytes = 512 * 1024;
 
   ServeBuildHandlers(const ConfinedRoot& root, const ServePolicy& policy);
   ~ServeBuildHandlers();
@@ -112,7 +125,10 @@ class ServeBuildHandlers {
 
   Result<std::string> BaseSignature(serve::PayloadReader& r);
   Result<std::string> DoBuild(serve::PayloadReader& r);
-  Status BeginBuild(uint32_t id, serve::PayloadReader& r, bool replace);
+  Status BeginBuild(uint32_t id, serve::PayloadReader& r, bool replace, bool with_base_sig);
+  // The valid signature stored at `path` (at most max_bytes), if the policy lets this
+  // key read it; else none.
+  std::optional<FileSignature> ReadStoredSignature(std::string_view path, uint64_t max_bytes) const;
   Status Apply(Build& b, serve::PayloadReader& r);
   Result<std::string> EndBuild(Build& b, serve::PayloadReader& r, bool sync);
   bool StoreSignature(const std::string& encoded, std::string_view sig_path,

@@ -51,6 +51,7 @@ Result<std::optional<FileResult>> Attempt(ServerBuildFs& server, LocalFs& local,
   spec.replace = t.replace;
   spec.sig_block_size = t.sig_block_size;
   spec.sig_tmp = t.sig_tmp;
+  if (sig) spec.base_sig = t.stored_sig;
   auto build = server.BeginBuild(spec);
   BuildSink sink(*build);
   std::optional<DeltaMatcher> matcher;

@@ -14,7 +14,7 @@ using serve::PayloadWriter;
 
 namespace {
 // kBuild flags (sync/serve_build_handlers.h).
-constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16;
+constexpr uint8_t kBegin = 1, kEnd = 2, kReplace = 4, kAbort = 8, kSync = 16, kBaseSig = 32;
 // Largest literal piece in one instruction: requests stay well below serve::kMaxData.
 constexpr size_t kMaxLiteral = 256 * 1024;
 }  // namespace
@@ -38,8 +38,11 @@ std::string ServeBuild::Request(uint8_t flags) {
   PayloadWriter w;
   w.U32(id_);
   if (!begun_) {
-    w.U8(flags | kBegin | (spec_.replace ? kReplace : 0));
+    const bool base_sig = !spec_.base.empty() && !spec_.base_sig.empty() &&
+                          spec_.sig_block_size > 0 && fs_.protocol_version() >= 3;
+    w.U8(flags | kBegin | (spec_.replace ? kReplace : 0) | (base_sig ? kBaseSig : 0));
     w.Str(spec_.base).Str(spec_.tmp).Str(spec_.dst).U32(spec_.sig_block_size);
+    if (base_sig) w.Str(spec_.base_sig);
     begun_ = true;
   } else {
     w.U8(flags);

@@ -27,12 +27,13 @@
 
 namespace skiff::serve {
 
-// Version 2 adds ops 40-49 (server-side delta). The client's hello names the newest
+// Version 2 adds ops 40-49 (server-side delta); version 3 the kBuild flag kBaseSig (a
+// build may name its base's stored signature). The client's hello names the newest
 // version it speaks; a server answers with the version the session uses, the lower of
 // both (at least kMinProtocolVersion, else it refuses). A version-1 server refuses a
 // version-2 hello without ending the session, so the client then says hello again with
 // version 1 and works without ops 40-49.
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr uint32_t kMinProtocolVersion = 1;
 inline constexpr char kMagic[] = "skiff-serve";
 // 1 MiB of data per read/write plus headers: large enough that a loopback or LAN link

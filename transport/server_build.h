@@ -28,7 +28,10 @@ struct BuildSpec {
   bool replace = false;         // an existing dst (not a directory) is replaced
   uint32_t sig_block_size = 0;  // > 0: store the new content's signature, this block size
   std::string sig_tmp;          // the signature's scratch path
-  bool sync = false;            // fsync the file before it is renamed
+  // base's stored signature ("" = none): the server reuses its entries for the whole
+  // blocks copied unmoved (protocol version 3; ignored by older servers).
+  std::string base_sig;
+  bool sync = false;  // fsync the file before it is renamed
 };
 
 // One file being built. Destroying it without a successful Commit abandons the build

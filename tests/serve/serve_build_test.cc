@@ -140,6 +140,74 @@ BOOST_FIXTURE_TEST_CASE(rebuilds_from_copies_and_literals_and_stores_the_signatu
   BOOST_TEST(ReadFile(repo / spec.dst) == text);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_stored_base_signature_gives_the_unmoved_blocks_their_entries, Fixture) {
+  auto sv = Serve("--append-only");
+  BOOST_REQUIRE(sv->protocol_version() >= 3);
+  const uint32_t bs = ChooseBlockSize(base.size());
+  SignatureBuilder base_sb(bs);
+  base_sb.Update(base);
+  FileSignature base_sig = base_sb.Finish();
+  BOOST_REQUIRE(base_sig.blocks.size() > 300);
+  // A stored signature whose entry for block 5 is wrong: a build that reuses the stored
+  // entries carries that entry over, one that hashes the block does not.
+  FileSignature lying = base_sig;
+  lying.blocks[5].strong ^= 1;
+  WriteFile(repo / ".skiff/sigs/ab/base", lying.Encode());
+  // Block 100 rewritten in place, then 5 bytes inserted at block 200: the blocks before
+  // the insertion are unmoved, those after it are not (they are hashed).
+  const std::string x(bs, 'x');
+  std::string want = base.substr(0, 100 * bs) + x + base.substr(101 * bs, 99 * bs) + "HELLO" +
+                     base.substr(200 * bs);
+  BuildSpec spec;
+  spec.base = snap + "/big";
+  spec.base_sig = ".skiff/sigs/ab/base";
+  spec.tmp = ".skiff/tmp/f.1";
+  spec.dst = "snapshots/.incomplete/big";
+  spec.sig_block_size = bs;
+  spec.sig_tmp = ".skiff/tmp/sig.1";
+  auto b = sv->BeginBuild(spec);
+  BOOST_REQUIRE(b->Copy(0, 100 * bs).ok());
+  BOOST_REQUIRE(b->Literal(x).ok());
+  BOOST_REQUIRE(b->Copy(101 * bs, 99 * bs).ok());
+  BOOST_REQUIRE(b->Literal("HELLO").ok());
+  BOOST_REQUIRE(b->Copy(200 * bs, base.size() - 200 * bs).ok());
+  const std::string hash = sync::ContentHash(want);
+  const std::string sig_path = ".skiff/sigs/" + hash.substr(0, 2) + "/" + hash;
+  auto stored = b->Commit(want.size(), hash, Attrs(0640, 1700000000), sig_path);
+  BOOST_REQUIRE_MESSAGE(stored.ok(), stored.status().ToString());
+  BOOST_TEST(*stored);
+  BOOST_TEST(ReadFile(repo / spec.dst) == want);  // the content is always what was built
+  SignatureBuilder want_sb(bs);
+  want_sb.Update(want);
+  FileSignature expect = want_sb.Finish();
+  auto on_disk = FileSignature::Decode(ReadFile(repo / sig_path));
+  BOOST_REQUIRE(on_disk.ok());
+  BOOST_TEST(on_disk->file_size == want.size());
+  BOOST_REQUIRE(on_disk->blocks.size() == expect.blocks.size());
+  BOOST_TEST((on_disk->blocks[5] == lying.blocks[5]));  // reused, not hashed
+  expect.blocks[5] = lying.blocks[5];
+  BOOST_TEST((*on_disk == expect));  // every other entry is the content's
+
+  // With a stored signature of another block size, or none, every block is hashed.
+  WriteFile(repo / ".skiff/sigs/ab/other", lying.Encode());
+  spec.dst = "snapshots/.incomplete/big2";
+  spec.tmp = ".skiff/tmp/f.2";
+  spec.sig_tmp = ".skiff/tmp/sig.2";
+  spec.sig_block_size = bs + 8;
+  spec.base_sig = ".skiff/sigs/ab/other";
+  auto b2 = sv->BeginBuild(spec);
+  BOOST_REQUIRE(b2->Copy(0, base.size()).ok());
+  const std::string hash2 = sync::ContentHash(base);
+  const std::string sig_path2 = ".skiff/sigs/" + hash2.substr(0, 2) + "/" + hash2;
+  auto stored2 = b2->Commit(base.size(), hash2, Attrs(0640, 1700000000), sig_path2);
+  BOOST_REQUIRE_MESSAGE(stored2.ok(), stored2.status().ToString());
+  SignatureBuilder other_sb(bs + 8);
+  other_sb.Update(base);
+  auto on_disk2 = FileSignature::Decode(ReadFile(repo / sig_path2));
+  BOOST_REQUIRE(on_disk2.ok());
+  BOOST_TEST((*on_disk2 == other_sb.Finish()));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_long_copy_is_rebuilt_before_the_stream_ends, Fixture) {
   // A big, mostly unchanged file is a few long copy ranges. They leave in requests of at
   // most ServeBuild::kDescribedBytes of the file each, so the server rebuilds the first
