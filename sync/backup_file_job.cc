@@ -1,6 +1,8 @@
 #include "sync/backup_file_job.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <string_view>
 
 #include "sync/content_hash.h"
@@ -222,8 +224,7 @@ Result<BackupFileJob::Step> BackupFileJob::TrySameContent(RemoteFs& fs, const st
     // Like a hard link, this trusts the previous snapshot's copy to hold what its
     // manifest entry says (`skiff check --read-data` verifies that).
     Status st2 = fs.CopyData(**src, 0, prev.size, *f, 0);
-    if (st2.ok()) st2 = SetRemoteMeta(*f, st.mode, st.mtime, st.uid, st.gid);
-    if (st2.ok()) st2 = f->Close();
+    if (st2.ok()) st2 = SetRemoteMetaAndClose(*f, st.mode, st.mtime, st.uid, st.gid);
     (*src)->Close().IgnoreError();
     if (!st2.ok()) {
       f.reset();
@@ -286,6 +287,35 @@ Status BackupFileJob::ApplyAttrs(const std::function<Status(const FileAttr&)>& a
 Status BackupFileJob::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
                                     uint32_t gid) {
   return ApplyAttrs([&](const FileAttr& a) { return f.SetStat(a); }, mode, mtime, uid, gid);
+}
+
+Status BackupFileJob::SetRemoteMetaAndClose(RemoteFile& f, uint32_t mode, int64_t mtime,
+                                            uint32_t uid, uint32_t gid) {
+  if (config_.preserve_owner && server_sets_owner_) {
+    SKIFF_RETURN_IF_ERROR(SetRemoteMeta(f, mode, mtime, uid, gid));
+    return f.Close();
+  }
+  FileAttr a;
+  a.valid = FileAttr::kPermissions | FileAttr::kTimes;
+  a.mode = mode & 07777;
+  a.atime = a.mtime = mtime;
+  struct Both {
+    std::mutex mu;  // guards left and first
+    std::condition_variable cv;
+    int left = 2;
+    Status first;
+  };
+  auto both = std::make_shared<Both>();
+  auto done = [both](Status st) {
+    std::lock_guard<std::mutex> l(both->mu);
+    if (!st.ok() && both->first.ok()) both->first = std::move(st);
+    if (--both->left == 0) both->cv.notify_all();
+  };
+  f.SetStatAsync(a, done);
+  f.CloseAsync(done);
+  std::unique_lock<std::mutex> l(both->mu);
+  both->cv.wait(l, [&] { return both->left == 0; });
+  return both->first;
 }
 
 namespace {
@@ -479,17 +509,18 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(RemoteFs& fs, const st
   const std::string tmp = WritePath(dst);
   SKIFF_ASSIGN_OR_RETURN(auto out, fs.Open(tmp, WriteFlags(), 0600));
   RemoteStreamWriter writer(*out, fs.caps().max_write, 16, /*skip_zero_chunks=*/true);
+  // Signatures only for files that were big enough when scanned (a file that grows past
+  // the threshold while read just gets none: no delta next time, nothing else). With a
+  // matcher, the matcher builds it (reusing the base's entries of blocks copied in place).
+  const bool want_sig = st.size >= kDeltaMinSize;
+  SignatureBuilder sb(ChooseBlockSize(st.size));
   std::optional<RemoteDeltaSink> sink;
   std::optional<DeltaMatcher> matcher;
   if (base_sig) {
     sink.emplace(fs, *base, *out, writer);
-    matcher.emplace(*base_sig, *sink);
+    matcher.emplace(*base_sig, *sink, want_sig ? ChooseBlockSize(st.size) : 0);
   }
   ContentHasher hasher;
-  // Signatures only for files that were big enough when scanned (a file that grows past
-  // the threshold while read just gets none: no delta next time, nothing else).
-  const bool want_sig = st.size >= kDeltaMinSize;
-  SignatureBuilder sb(ChooseBlockSize(st.size));
   FileResult r;
   Status failed;
   // A remote source (pull backups) runs the matcher next to the file and returns the
@@ -512,14 +543,13 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(RemoteFs& fs, const st
     }
     if (chunk->empty()) break;
     hasher.Update(*chunk);
-    if (want_sig) sb.Update(*chunk);
+    if (want_sig && !matcher) sb.Update(*chunk);
     r.size += chunk->size();
     failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
   }
   if (failed.ok() && matcher && !at_source) failed = matcher->Finish();
   if (failed.ok()) failed = writer.Finish(r.size);
-  if (failed.ok()) failed = SetRemoteMeta(*out, st.mode, st.mtime, st.uid, st.gid);
-  if (failed.ok()) failed = out->Close();
+  if (failed.ok()) failed = SetRemoteMetaAndClose(*out, st.mode, st.mtime, st.uid, st.gid);
   if (!failed.ok()) {
     writer.Finish(0).IgnoreError();
     out.reset();
@@ -539,7 +569,10 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(RemoteFs& fs, const st
   if (tmp != dst) SKIFF_RETURN_IF_ERROR(PlaceFile(fs, tmp, dst));
   if (want_sig && r.size >= kDeltaMinSize && (!at_source || at_source->has_signature)) {
     SKIFF_RETURN_IF_ERROR(
-        PutSignature(fs, r.hash, at_source ? at_source->signature : sb.Finish(),
+        PutSignature(fs, r.hash,
+                     at_source ? at_source->signature
+                     : matcher ? matcher->TakeSignature()
+                               : sb.Finish(),
                      base_sig ? repo_.SignaturePath(prev_for_delta->hash) : std::string(),
                      base_sig ? &base_sig_bytes : nullptr));
     r.has_signature = true;

@@ -121,6 +121,11 @@ class BackupFileJob {
   Status ApplyAttrs(const std::function<Status(const FileAttr&)>& apply, uint32_t mode,
                     int64_t mtime, uint32_t uid, uint32_t gid);
   Status SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid, uint32_t gid);
+  // SetRemoteMeta, then Close, both sent at once and waited for together (a session runs
+  // its requests in order): one round trip, not two, at the end of every written file.
+  // When owners are to be set and the server may refuse them, one after the other.
+  Status SetRemoteMetaAndClose(RemoteFile& f, uint32_t mode, int64_t mtime, uint32_t uid,
+                               uint32_t gid);
 
  private:
   using MaybeResult = Result<std::optional<FileResult>>;  // empty: vanished (warned)

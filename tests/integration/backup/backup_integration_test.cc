@@ -280,6 +280,48 @@ BOOST_AUTO_TEST_CASE(restore_reads_each_small_file_once) {
   BOOST_TEST(eofs < kMany / 4, "EOF replies: " << eofs);
 }
 
+// A new file's attributes and close are sent together, after its data, and waited for
+// once by the job (not as SFTP calls: in the trace neither the files' FSETSTATs nor their
+// CLOSEs are waited for; before, both were), and the files have the source's mode and
+// mtime.
+BOOST_AUTO_TEST_CASE(new_files_fsetstat_and_close_are_sent_together) {
+  Env env;
+  constexpr int kMany = 100;
+  for (int i = 0; i < kMany; ++i) {
+    fs::path p = env.src / "many" / ("f" + std::to_string(i));
+    WriteFile(p, RandomBytes(100 + i, 11 + i));
+    BOOST_REQUIRE(chmod(p.c_str(), i % 2 ? 0640 : 0604) == 0);
+  }
+  const std::string trace = (env.tmp / "trace").string();
+  setenv("SKIFF_SFTP_TRACE", trace.c_str(), 1);
+  auto r = env.Skiff({"backup", env.src.string(), env.repo, "-q"});
+  unsetenv("SKIFF_SFTP_TRACE");
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  int fsetstats = 0, waited_fsetstats = 0, waited_closes = 0;
+  std::ifstream in(trace);
+  for (std::string a, b, type, w, q, reply; in >> a >> b >> type >> w >> q >> reply;) {
+    if (type == "fsetstat") {
+      ++fsetstats;
+      waited_fsetstats += w == "1";
+    }
+    if (type == "close") waited_closes += w == "1";
+  }
+  BOOST_TEST(fsetstats >= kMany);
+  BOOST_TEST(waited_fsetstats < kMany / 10, "waited fsetstats: " << waited_fsetstats);
+  BOOST_TEST(waited_closes < kMany / 10, "waited closes: " << waited_closes);
+  auto names = env.Snapshots();
+  BOOST_REQUIRE_EQUAL(names.size(), 1u);
+  for (int i = 0; i < kMany; ++i) {
+    const std::string rel = "src/many/f" + std::to_string(i);
+    struct stat a, b;
+    BOOST_REQUIRE(stat((env.src / "many" / ("f" + std::to_string(i))).c_str(), &a) == 0);
+    BOOST_REQUIRE(stat((env.repo_local / "snapshots" / names[0] / rel).c_str(), &b) == 0);
+    BOOST_TEST((a.st_mode & 07777) == (b.st_mode & 07777), rel);
+    BOOST_TEST(a.st_mtim.tv_sec == b.st_mtim.tv_sec, rel);
+    BOOST_TEST(a.st_size == b.st_size, rel);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(killed_backup_is_resumed) {
   Env env;
   for (int i = 0; i < 40; ++i) {
