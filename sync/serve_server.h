@@ -17,7 +17,9 @@
 // shared while it runs; the requests that publish or change the policy's state (rename,
 // remove, rmdir, open with create) take it exclusively, so a build never straddles a
 // publish. A malformed build request is refused (and the session ended) before it is
-// queued.
+// queued. Link batches and base signatures go to a second pool (kMetaWorkers; batches
+// in parallel, base signatures one at a time in order), also holding publish_mu_
+// shared, so the requests read after them do not wait for their disk reads.
 //
 // Not thread-safe otherwise: one Run at a time. Owns the root and the open files; closing
 // (destruction) closes every handle. A dropped connection leaves the repository as the
@@ -51,6 +53,10 @@ class ServeServer {
   // The client keeps 16 requests of ~512 KiB in flight per build.
   static constexpr size_t kMaxQueuedRequests = 256;
   static constexpr size_t kMaxQueuedBytes = 32u << 20;
+  // Workers for link batches and base signatures (kMaxQueuedRequests of them, at most
+  // kMaxQueuedMetaBytes of payload, may wait): they wait on the disk, not the CPU.
+  static constexpr int kMetaWorkers = 2;
+  static constexpr size_t kMaxQueuedMetaBytes = 8u << 20;
 
   ServeServer(ConfinedRoot root, serve::Mode mode);
   ~ServeServer();
