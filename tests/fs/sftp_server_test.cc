@@ -31,6 +31,7 @@ struct SftpServer {
     dir = mkdtemp(tmpl);
     auto ch = skiff::ProcessChannel::Spawn({"/usr/lib/openssh/sftp-server"});
     if (!ch.ok()) throw std::runtime_error(ch.status().ToString());
+    server_pid = (*ch)->pid();
     auto fs = skiff::SftpRemoteFs::Create(std::move(ch).value());
     if (!fs.ok()) throw std::runtime_error(fs.status().ToString());
     remote = std::shared_ptr<skiff::RemoteFs>(std::move(fs).value());
@@ -48,7 +49,13 @@ struct SftpServer {
   std::string Local(const std::string& name) {
     return skiff::testing::ReadLocalFile(dir + "/" + name);
   }
+  // Descriptors the sftp-server has open (each open handle is one).
+  size_t ServerFds() const {
+    auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(server_pid) + "/fd");
+    return static_cast<size_t>(std::distance(it, std::filesystem::directory_iterator()));
+  }
   std::string dir;
+  pid_t server_pid = 0;
   std::shared_ptr<skiff::RemoteFs> remote;
   std::unique_ptr<skiff::fs::RemoteFilesystem> filesystem;
 };
@@ -83,6 +90,37 @@ BOOST_AUTO_TEST_CASE(pipelined_write_then_random_reads_match) {
   BOOST_CHECK_EQUAL(e->first.attr.st_mode, st.st_mode);
   BOOST_CHECK_EQUAL(e->first.attr.st_uid, st.st_uid);
   (void)s.filesystem->Release(e->second.fh);
+}
+
+BOOST_AUTO_TEST_CASE(untarred_files_get_their_times_and_every_handle_is_closed) {
+  // tar's sequence per file: create, write, futimens (an FSETSTAT queued behind the write
+  // that no thread waits for), close (the flush waits for both; the CLOSE is sent without
+  // waiting). On the real sftp-server every file has its content and mtime, and once the
+  // closes are answered the server holds no handle: its descriptors are back to before.
+  SftpServer s;
+  size_t fds_before = s.ServerFds();
+  skiff::fs::SetAttrRequest times;
+  times.atime = 1000000000;
+  times.mtime = 1000000000;
+  constexpr int kFiles = 50;
+  for (int i = 0; i < kFiles; ++i) {
+    std::string name = "f" + std::to_string(i);
+    auto c = s.filesystem->Create(kRoot, name, 0644, O_WRONLY | O_CREAT | O_EXCL);
+    BOOST_REQUIRE(c.ok());
+    BOOST_REQUIRE(s.filesystem->Write(c->second.fh, 0, RandomBytes(1000 + i * 97, i)).ok());
+    BOOST_REQUIRE(s.filesystem->SetAttr(c->first.ino, std::nullopt, times).ok());
+    BOOST_REQUIRE(s.filesystem->Flush(c->second.fh).ok());
+    BOOST_REQUIRE(s.filesystem->Release(c->second.fh).ok());
+  }
+  s.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK_EQUAL(s.ServerFds(), fds_before);
+  for (int i = 0; i < kFiles; ++i) {
+    std::string name = "f" + std::to_string(i);
+    BOOST_CHECK(s.Local(name) == RandomBytes(1000 + i * 97, i));
+    struct stat st {};
+    BOOST_REQUIRE_EQUAL(lstat((s.dir + "/" + name).c_str(), &st), 0);
+    BOOST_CHECK_EQUAL(st.st_mtime, 1000000000);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(namespace_operations_and_errors) {
