@@ -20,7 +20,10 @@ inline uint32_t CeilLog2(uint64_t n) {
 
 }  // namespace
 
-DeltaMatcher::DeltaMatcher(const FileSignature& base, DeltaSink& sink) : sink_(sink) {
+DeltaMatcher::DeltaMatcher(const FileSignature& base, DeltaSink& sink,
+                           uint32_t signature_block_size)
+    : sink_(sink) {
+  if (signature_block_size > 0) sig_.emplace(signature_block_size);
   Status st = base.Validate();
   if (!st.ok()) {
     status_ = st.WithContext("delta matcher");
@@ -32,6 +35,7 @@ DeltaMatcher::DeltaMatcher(const FileSignature& base, DeltaSink& sink) : sink_(s
     return;
   }
   BuildIndex(base);
+  sig_reuse_ = sig_ && block_count_ > 0 && signature_block_size == block_size_;
 }
 
 void DeltaMatcher::BuildIndex(const FileSignature& base) {
@@ -125,7 +129,23 @@ Status DeltaMatcher::FlushCopy() {
   return sink_.Copy(off, len);
 }
 
-Status DeltaMatcher::EmitCopy(uint32_t index, uint32_t length) {
+void DeltaMatcher::SignUpTo(size_t end) {
+  const uint64_t stop = buf_start_ + end;
+  while (sig_done_ + block_size_ <= stop) {
+    sig_->Update(std::string_view(buf_.data() + (sig_done_ - buf_start_), block_size_));
+    sig_done_ += block_size_;
+  }
+}
+
+Status DeltaMatcher::EmitCopy(uint32_t index, uint32_t length, size_t at) {
+  if (sig_reuse_) {
+    SignUpTo(at);
+    if (length == block_size_ && sig_done_ == buf_start_ + at) {
+      sig_->AppendKnownBlock(blocks_[index]);
+      sig_done_ += length;
+      sig_reused_bytes_ += length;
+    }
+  }
   const uint64_t off = uint64_t{index} * block_size_;
   copied_bytes_ += length;
   if (copy_length_ != 0 && copy_offset_ + copy_length_ == off) {
@@ -162,7 +182,7 @@ Status DeltaMatcher::Process(bool at_end) {
         expect_ = kNone;
       } else if (MatchesBlock(expect_, p + pos_, last_length_)) {
         SKIFF_RETURN_IF_ERROR(EmitLiteral(pos_));
-        SKIFF_RETURN_IF_ERROR(EmitCopy(expect_, last_length_));
+        SKIFF_RETURN_IF_ERROR(EmitCopy(expect_, last_length_, pos_));
         pos_ += last_length_;
         lit_ = pos_;
         sum_valid_ = false;
@@ -180,7 +200,7 @@ Status DeltaMatcher::Process(bool at_end) {
           XXH3_64bits(p + pos_, bs) == blocks_[expect_].strong) {
         const uint32_t k = expect_;
         SKIFF_RETURN_IF_ERROR(EmitLiteral(pos_));
-        SKIFF_RETURN_IF_ERROR(EmitCopy(k, bs));
+        SKIFF_RETURN_IF_ERROR(EmitCopy(k, bs, pos_));
         pos_ += bs;
         lit_ = pos_;
         expect_ = k + 1 < block_count_ ? k + 1 : kNone;
@@ -216,7 +236,7 @@ Status DeltaMatcher::Process(bool at_end) {
     pos_ = pos;
     if (found != kNone) {
       SKIFF_RETURN_IF_ERROR(EmitLiteral(pos_));
-      SKIFF_RETURN_IF_ERROR(EmitCopy(found, bs));
+      SKIFF_RETURN_IF_ERROR(EmitCopy(found, bs, pos_));
       pos_ += bs;
       lit_ = pos_;
       sum_valid_ = false;
@@ -236,7 +256,7 @@ Status DeltaMatcher::Process(bool at_end) {
     const size_t start = avail - last_length_;
     if (MatchesBlock(block_count_ - 1, p + start, last_length_)) {
       SKIFF_RETURN_IF_ERROR(EmitLiteral(start));
-      SKIFF_RETURN_IF_ERROR(EmitCopy(block_count_ - 1, last_length_));
+      SKIFF_RETURN_IF_ERROR(EmitCopy(block_count_ - 1, last_length_, start));
       lit_ = pos_ = avail;
     }
   }
@@ -246,16 +266,23 @@ Status DeltaMatcher::Process(bool at_end) {
 }
 
 void DeltaMatcher::Compact() {
-  if (lit_ == 0) return;
-  buf_.erase(0, lit_);
-  pos_ -= lit_;
-  lit_ = 0;
+  size_t cut = lit_;
+  if (sig_reuse_) {
+    SignUpTo(lit_);
+    cut = std::min<size_t>(cut, sig_done_ - buf_start_);
+  }
+  if (cut == 0) return;
+  buf_.erase(0, cut);
+  buf_start_ += cut;
+  pos_ -= cut;
+  lit_ -= cut;
 }
 
 Status DeltaMatcher::Update(std::string_view data) {
   if (!status_.ok()) return status_;
   if (finished_) return Fail(Status::Invalid("delta matcher: Update after Finish"));
   new_size_ += data.size();
+  if (sig_ && !sig_reuse_) sig_->Update(data);
   if (block_count_ == 0) {  // empty base: everything is literal, no need to buffer
     while (!data.empty()) {
       const size_t n = std::min(data.size(), kLiteralChunk);
@@ -285,10 +312,22 @@ Status DeltaMatcher::Finish() {
   if (block_count_ == 0) return Status::Ok();
   Status st = Process(/*at_end=*/true);
   if (!st.ok()) return Fail(std::move(st));
+  if (sig_reuse_) {
+    SignUpTo(buf_.size());
+    sig_->Update(std::string_view(buf_).substr(sig_done_ - buf_start_));  // the short last block
+    sig_done_ = new_size_;
+  }
   buf_.clear();
   buf_.shrink_to_fit();
   lit_ = pos_ = 0;
   return Status::Ok();
+}
+
+FileSignature DeltaMatcher::TakeSignature() {
+  if (!sig_ || !finished_ || !status_.ok()) return FileSignature();
+  FileSignature sig = sig_->Finish();
+  sig_.reset();
+  return sig;
 }
 
 }  // namespace skiff

@@ -15,10 +15,19 @@
 // rewrite costs its own bytes plus less than two blocks of literal; appended data costs
 // the appended bytes.
 //
+// The new file's signature. Given a signature block size, the matcher also builds the
+// new file's FileSignature (exactly SignatureBuilder's over the same bytes) in the same
+// pass over the data. When that block size is the base's, a block of the new file that
+// was copied whole from a base block at a block boundary of the new file takes the base
+// block's entry without hashing it again (unchanged files with edits that do not shift
+// the data - rewritten pages, appended logs - then cost only the matcher's XXH3 per
+// block). The reused entry relies on the match alone, as the copy itself does.
+//
 // Memory is bounded independent of the file: a window of one block, pending literal
-// bytes (flushed to the sink in chunks of kLiteralChunk), and at most kFeedChunk bytes of
-// each Update() copied in at a time. The index costs ~34 bytes per base block (the block
-// list 16, buckets 8, entries 8, filter 2), e.g. ~0.5 MiB for a 200 MiB base.
+// bytes (flushed to the sink in chunks of kLiteralChunk), less than one more block not
+// yet signed, and at most kFeedChunk bytes of each Update() copied in at a time. The index costs
+// ~34 bytes per base block (the block list 16, buckets 8, entries 8, filter 2), e.g. ~0.5 MiB for a
+// 200 MiB base.
 //
 // Purity: no file descriptors, no statics, no output other than the sink.
 // Thread-safety: not thread-safe; one matcher per new file.
@@ -30,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,7 +72,9 @@ class DeltaMatcher {
   // of receiving one Copy for a 200 MiB file at Finish.
   static constexpr uint64_t kMaxCopyRun = 8 << 20;
 
-  DeltaMatcher(const FileSignature& base, DeltaSink& sink);
+  // `signature_block_size` > 0: also build the new file's signature with that block size
+  // (TakeSignature); 0: none.
+  DeltaMatcher(const FileSignature& base, DeltaSink& sink, uint32_t signature_block_size = 0);
   DeltaMatcher(const DeltaMatcher&) = delete;
   DeltaMatcher& operator=(const DeltaMatcher&) = delete;
 
@@ -70,13 +82,18 @@ class DeltaMatcher {
   Status Update(std::string_view data);
   // Ends the new file: flushes the remaining literal bytes and the pending copy.
   Status Finish();
+  // After a successful Finish, with a signature block size given: the new file's
+  // signature (SignatureBuilder's over every byte fed). Empty otherwise.
+  FileSignature TakeSignature();
 
   // Totals of what was emitted so far.
   uint64_t literal_bytes() const { return literal_bytes_; }
   uint64_t copied_bytes() const { return copied_bytes_; }
   uint64_t new_size() const { return new_size_; }
-  // Most new-file bytes held at once (at most kFeedChunk + kLiteralChunk + block size).
+  // Most new-file bytes held at once (at most kFeedChunk + kLiteralChunk + 2 blocks).
   size_t peak_buffered() const { return peak_buffered_; }
+  // New-file bytes whose signature entries were taken from the base instead of hashed.
+  uint64_t signature_reused_bytes() const { return sig_reused_bytes_; }
 
  private:
   static constexpr uint32_t kNone = 0xffffffffu;
@@ -88,7 +105,10 @@ class DeltaMatcher {
   uint32_t FindBlock(uint32_t weak, uint32_t hash, const uint8_t* window);
   bool MatchesBlock(uint32_t index, const uint8_t* p, uint32_t length) const;
   Status EmitLiteral(size_t end);  // buf_[lit_, end) as literal; lit_ = end
-  Status EmitCopy(uint32_t index, uint32_t length);
+  // Base block `index` (`length` bytes) is the new file's bytes at buf_[at].
+  Status EmitCopy(uint32_t index, uint32_t length, size_t at);
+  // Reuse mode: signs the whole signature blocks that end at or before buf_[end].
+  void SignUpTo(size_t end);
   Status FlushCopy();
   void Compact();
   Status Fail(Status st);
@@ -117,9 +137,19 @@ class DeltaMatcher {
   uint32_t filter_shift_ = 31;
   std::vector<uint64_t> filter_;
 
-  // Stream state. buf_ holds new-file bytes not yet emitted: [lit_, pos_) is pending
-  // literal, the window starts at pos_.
+  // The new file's signature (sig_ empty: not wanted). Reuse mode (the base's block
+  // size): buf_ keeps bytes from sig_done_ on, whole blocks are signed from there or
+  // taken from a whole-block copy; otherwise sig_ is fed in Update.
+  std::optional<SignatureBuilder> sig_;
+  bool sig_reuse_ = false;
+  uint64_t sig_done_ = 0;  // new-file offset signed so far (reuse mode)
+  uint64_t sig_reused_bytes_ = 0;
+
+  // Stream state. buf_ holds new-file bytes from offset buf_start_ on not yet emitted
+  // (or, in reuse mode, not yet signed): [lit_, pos_) is pending literal, the window
+  // starts at pos_.
   std::string buf_;
+  uint64_t buf_start_ = 0;
   size_t lit_ = 0;
   size_t pos_ = 0;
   RollingChecksum sum_;

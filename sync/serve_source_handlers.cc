@@ -101,14 +101,14 @@ struct ServeSourceHandlers::Job {
   }
   int fd = -1;
   std::string rel;
-  uint32_t sig_block_size = 0;  // 0: the new file's signature is not wanted
+  uint32_t sig_block_size = 0;  // 0: the new file's signature is not wanted (else the
+                                // matcher builds it)
   uint64_t base_len = 0;        // announced length of the base signature
   std::string base;             // the base signature while it arrives
   bool started = false;         // base complete, matcher built
   RecordQueue out;
   std::unique_ptr<DeltaMatcher> matcher;
   ContentHasher hasher;
-  std::unique_ptr<SignatureBuilder> sig;
   uint64_t offset = 0;
   bool ended = false;  // the end record is queued
 };
@@ -130,6 +130,16 @@ bool ServeSourceHandlers::Handles(Op op) {
     default:
       return false;
   }
+}
+
+bool ServeSourceHandlers::JobOf(uint8_t op, std::string_view payload, uint32_t* job) {
+  if (op != static_cast<uint8_t>(Op::kSourceDeltaSig) &&
+      op != static_cast<uint8_t>(Op::kSourceDeltaNext) &&
+      op != static_cast<uint8_t>(Op::kSourceDeltaClose))
+    return false;
+  PayloadReader r(payload);
+  *job = r.U32();
+  return r.ok();
 }
 
 Result<std::string> ServeSourceHandlers::Handle(Op op, PayloadReader& r) {
@@ -233,19 +243,22 @@ Result<std::string> ServeSourceHandlers::DeltaOpen(PayloadReader& r) {
   SKIFF_RETURN_IF_ERROR(policy_.CheckReadData(p));
   if (block > kMaxSignatureBlockSize)
     return Status::Invalid("signature block size " + std::to_string(block) + " is too large");
-  if (base_len == 0 || base_len > kMaxSourceSignature - signature_bytes_)
-    return Status::Invalid("base signature of " + std::to_string(base_len) +
-                           " bytes refused (at most " + std::to_string(kMaxSourceSignature) +
-                           " bytes per session)");
-  if (jobs_.size() >= kMaxSourceDeltaJobs)
-    return Status::Invalid("too many delta jobs at once (limit " +
-                           std::to_string(kMaxSourceDeltaJobs) + ")");
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (base_len == 0 || base_len > kMaxSourceSignature - signature_bytes_)
+      return Status::Invalid("base signature of " + std::to_string(base_len) +
+                             " bytes refused (at most " + std::to_string(kMaxSourceSignature) +
+                             " bytes per session)");
+    if (jobs_.size() >= kMaxSourceDeltaJobs)
+      return Status::Invalid("too many delta jobs at once (limit " +
+                             std::to_string(kMaxSourceDeltaJobs) + ")");
+  }
   SKIFF_ASSIGN_OR_RETURN(int dir, root_.OpenParent(p));
   int fd = openat(dir, p.name().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   int e = errno;
   close(dir);
   if (fd < 0) return ErrnoStatus(e, p.rel);
-  auto job = std::make_unique<Job>();
+  auto job = std::make_shared<Job>();
   job->fd = fd;
   struct stat st;
   if (fstat(fd, &st) != 0) return ErrnoStatus(errno, p.rel);
@@ -255,6 +268,7 @@ Result<std::string> ServeSourceHandlers::DeltaOpen(PayloadReader& r) {
   job->rel = p.rel;
   job->sig_block_size = block;
   job->base_len = base_len;
+  std::lock_guard<std::mutex> l(mu_);  // only this thread adds jobs: the limits still hold
   signature_bytes_ += base_len;
   uint32_t id = next_job_++;
   if (next_job_ == 0) next_job_ = 1;
@@ -262,13 +276,15 @@ Result<std::string> ServeSourceHandlers::DeltaOpen(PayloadReader& r) {
   return PayloadWriter().U32(id).Take() + StatReply(st);
 }
 
-Result<ServeSourceHandlers::Job*> ServeSourceHandlers::GetJob(uint32_t id) {
+Result<std::shared_ptr<ServeSourceHandlers::Job>> ServeSourceHandlers::GetJob(uint32_t id) {
+  std::lock_guard<std::mutex> l(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::Invalid("unknown delta job " + std::to_string(id));
-  return it->second.get();
+  return it->second;
 }
 
 void ServeSourceHandlers::EndJob(uint32_t id) {
+  std::lock_guard<std::mutex> l(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
   signature_bytes_ -= it->second->base_len;
@@ -279,7 +295,7 @@ Result<std::string> ServeSourceHandlers::DeltaSig(PayloadReader& r) {
   uint32_t id = r.U32();
   std::string_view chunk = r.Str();
   if (!r.ok()) return std::string();
-  SKIFF_ASSIGN_OR_RETURN(Job * job, GetJob(id));
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, GetJob(id));
   if (job->started || chunk.size() > job->base_len - job->base.size()) {
     EndJob(id);
     return Status::Invalid("delta job " + std::to_string(id) +
@@ -298,10 +314,12 @@ Result<std::string> ServeSourceHandlers::DeltaSig(PayloadReader& r) {
     EndJob(id);
     return valid.WithContext("base signature for " + job->rel);
   }
-  job->matcher = std::make_unique<DeltaMatcher>(*sig, job->out);
-  if (job->sig_block_size > 0) job->sig = std::make_unique<SignatureBuilder>(job->sig_block_size);
-  signature_bytes_ -= job->base_len;
-  job->base_len = 0;
+  job->matcher = std::make_unique<DeltaMatcher>(*sig, job->out, job->sig_block_size);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    signature_bytes_ -= job->base_len;
+    job->base_len = 0;
+  }
   std::string().swap(job->base);
   job->started = true;
   return std::string();
@@ -310,7 +328,7 @@ Result<std::string> ServeSourceHandlers::DeltaSig(PayloadReader& r) {
 Result<std::string> ServeSourceHandlers::DeltaNext(PayloadReader& r) {
   uint32_t id = r.U32();
   if (!r.ok()) return std::string();
-  SKIFF_ASSIGN_OR_RETURN(Job * job, GetJob(id));
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<Job> job, GetJob(id));
   if (!job->started)
     return Status::Invalid("delta job " + std::to_string(id) + ": base incomplete");
   auto fail = [&](Status st) -> Status {
@@ -328,7 +346,8 @@ Result<std::string> ServeSourceHandlers::DeltaNext(PayloadReader& r) {
     if (n == 0) {
       Status fin = job->matcher->Finish();
       if (!fin.ok()) return fail(fin);
-      if (job->sig) job->out.PutPieces(DeltaRecord::kSignature, job->sig->Finish().Encode());
+      if (job->sig_block_size > 0)
+        job->out.PutPieces(DeltaRecord::kSignature, job->matcher->TakeSignature().Encode());
       struct stat st;
       if (fstat(job->fd, &st) != 0) return fail(ErrnoStatus(errno, job->rel));
       PayloadWriter w;
@@ -340,7 +359,6 @@ Result<std::string> ServeSourceHandlers::DeltaNext(PayloadReader& r) {
     }
     std::string_view data(buf.data(), static_cast<size_t>(n));
     job->hasher.Update(data);
-    if (job->sig) job->sig->Update(data);
     Status st = job->matcher->Update(data);
     if (!st.ok()) return fail(st);
     job->offset += static_cast<uint64_t>(n);

@@ -16,14 +16,21 @@
 // serve::kMaxData, and one delta-next reads at most kMaxReadPerNext bytes of the file so
 // other requests of the session are not held up for long.
 //
-// Not thread-safe (one per ServeServer session). `root` and `policy` must outlive it.
+// Thread-safety: one per ServeServer session. The requests naming a job (delta-sig,
+// delta-next, delta-close; JobOf) may be handled on other threads than the session's,
+// concurrently with the session thread's requests and with other jobs' requests, as long
+// as each job's requests are handled one at a time in order (the server runs them on its
+// worker pool keyed by job, so matching a large file does not hold up the scan); every
+// other request comes from one thread. `root` and `policy` must outlive it.
 // A failed request leaves no job behind except one it reports as still running.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sync/confined_root.h"
@@ -44,6 +51,9 @@ class ServeSourceHandlers {
 
   // True for the ops this class handles (serve::Op::kSourceRoot .. kSourceDeltaClose).
   static bool Handles(serve::Op op);
+  // True, with *job set, for a request that names a delta job (see Thread-safety) and
+  // whose payload starts with the job id.
+  static bool JobOf(uint8_t op, std::string_view payload, uint32_t* job);
   // Handles one request; the result fields of the reply, or its failure. A short or
   // malformed payload leaves `r` not ok (the caller ends the session).
   Result<std::string> Handle(serve::Op op, serve::PayloadReader& r);
@@ -58,7 +68,7 @@ class ServeSourceHandlers {
   Result<std::string> DeltaSig(serve::PayloadReader& r);
   Result<std::string> DeltaNext(serve::PayloadReader& r);
   Result<std::string> DeltaClose(serve::PayloadReader& r);
-  Result<Job*> GetJob(uint32_t id);
+  Result<std::shared_ptr<Job>> GetJob(uint32_t id);
   void EndJob(uint32_t id);
 
   const ConfinedRoot& root_;
@@ -69,8 +79,12 @@ class ServeSourceHandlers {
   };
   std::string list_path_;  // the cached listing's path ("" with list_ empty: none)
   std::vector<Listed> list_;
+  // Guards next_job_, jobs_, signature_bytes_ and each job's base_len (a job's other
+  // fields belong to the thread handling its current request). Never held while a file
+  // is read or matched.
+  std::mutex mu_;
   uint32_t next_job_ = 1;
-  std::map<uint32_t, std::unique_ptr<Job>> jobs_;
+  std::map<uint32_t, std::shared_ptr<Job>> jobs_;
   uint64_t signature_bytes_ = 0;  // base signature bytes held by jobs_
 };
 

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <cassert>
 #include <cmath>
 #include <cstring>
 
@@ -185,6 +186,12 @@ void SignatureBuilder::Update(std::string_view data) {
     data.remove_prefix(block_size_);
   }
   partial_.assign(data.data(), data.size());
+}
+
+void SignatureBuilder::AppendKnownBlock(const BlockSignature& block) {
+  assert(partial_.empty());
+  file_size_ += block_size_;
+  blocks_.push_back(block);
 }
 
 FileSignature SignatureBuilder::Finish() {

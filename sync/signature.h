@@ -102,6 +102,12 @@ class SignatureBuilder {
 
   void Update(std::string_view data);
 
+  // Appends one whole block (block_size bytes) whose entry the caller already knows, as
+  // if its bytes had been fed: DeltaMatcher reuses the base's entry for a block of the
+  // new file it copied whole. Precondition: the bytes fed so far are whole blocks (no
+  // partial block pending).
+  void AppendKnownBlock(const BlockSignature& block);
+
   // Returns the signature of everything fed since construction (or the last Finish) and
   // resets the builder to empty, with the same block size.
   FileSignature Finish();

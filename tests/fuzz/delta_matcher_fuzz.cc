@@ -7,6 +7,9 @@
 //   mode bit 0: 0 = base and new are the payload split at `split`;
 //               1 = base is payload[0, split), new is built by the script payload[split..)
 //   mode bit 1: block sizes up to 4096 instead of up to 64
+//   mode bit 2: the matcher's new-file signature uses another block size than the base's
+//               (else the same, where it reuses base entries); either way it must equal
+//               SignatureBuilder's over the new file
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -118,12 +121,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::string out;
   CheckingSink sink(base, &out);
-  DeltaMatcher matcher(*decoded, sink);
+  const uint32_t new_bs = (mode & 4) ? 1 + (bs * 7 + 3) % 97 : bs;
+  DeltaMatcher matcher(*decoded, sink, new_bs);
   for (size_t i = 0; i < updated.size(); i += chunk) {
     if (!matcher.Update(std::string_view(updated).substr(i, chunk)).ok()) std::abort();
   }
   if (!matcher.Finish().ok()) std::abort();
   if (out != updated) std::abort();
+  SignatureBuilder new_builder(new_bs);
+  new_builder.Update(updated);
+  if (!(matcher.TakeSignature() == new_builder.Finish())) std::abort();
   if (matcher.literal_bytes() + matcher.copied_bytes() != updated.size()) std::abort();
   if (updated == base && !base.empty() && matcher.literal_bytes() != 0) std::abort();
   return 0;

@@ -169,6 +169,68 @@ BOOST_AUTO_TEST_CASE(rewritten_4k_pages_cost_about_the_pages) {
   BOOST_TEST(s.unmerged_adjacent_copies() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(new_signature_reuses_the_entries_of_blocks_copied_in_place) {
+  // Rewritten pages and an append keep the data in place: every block the matcher copied
+  // whole at its own offset takes the base's entry; an insertion shifts the second half,
+  // whose blocks are hashed. The signature always equals SignatureBuilder's.
+  const std::string base = RandomBytes(40, 4 << 20);
+  const uint32_t bs = 4096;
+  std::string pages = base;
+  for (size_t page : {7u, 300u, 301u, 900u})
+    pages.replace(page * bs + 100, 50, RandomBytes(41, 50));
+  const std::string appended = base + RandomBytes(42, 10000);
+  std::string inserted = base;
+  inserted.insert(base.size() / 2, RandomBytes(43, 1000));
+  struct Case {
+    const std::string* updated;
+    uint64_t min_reused, max_reused;
+  } cases[] = {{&pages, base.size() - 4 * bs, base.size() - 4 * bs},
+               {&appended, base.size(), base.size()},
+               {&inserted, base.size() / 2, base.size() / 2}};
+  const FileSignature sig = delta_test::SignatureOf(base, bs);
+  for (const Case& c : cases) {
+    for (size_t chunk : {size_t{1} << 20, size_t{4097}, size_t{100000000}}) {
+      RecordingSink sink(base);
+      DeltaMatcher m(sig, sink, bs);
+      for (size_t i = 0; i < c.updated->size(); i += chunk)
+        BOOST_TEST_REQUIRE(m.Update(std::string_view(*c.updated).substr(i, chunk)).ok());
+      BOOST_TEST_REQUIRE(m.Finish().ok());
+      BOOST_TEST_REQUIRE(sink.out() == *c.updated);
+      BOOST_TEST(m.signature_reused_bytes() >= c.min_reused);
+      BOOST_TEST(m.signature_reused_bytes() <= c.max_reused);
+      BOOST_TEST((m.TakeSignature() == delta_test::SignatureOf(*c.updated, bs)));
+      BOOST_TEST(m.peak_buffered() <=
+                 DeltaMatcher::kFeedChunk + DeltaMatcher::kLiteralChunk + 2 * bs);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(new_signature_with_another_block_size_hashes_everything) {
+  const std::string base = RandomBytes(44, 300000);
+  std::string updated = base;
+  updated.replace(1000, 10, "0123456789");
+  const FileSignature sig = delta_test::SignatureOf(base, 1024);
+  for (uint32_t new_bs : {700u, 2048u, 1u << 20}) {
+    RecordingSink sink(base);
+    DeltaMatcher m(sig, sink, new_bs);
+    BOOST_TEST_REQUIRE(m.Update(updated).ok());
+    BOOST_TEST_REQUIRE(m.Finish().ok());
+    BOOST_TEST(m.signature_reused_bytes() == 0u);
+    BOOST_TEST((m.TakeSignature() == delta_test::SignatureOf(updated, new_bs)));
+  }
+  // Without a block size there is no signature; with an empty base it is still built.
+  RecordingSink sink(base);
+  DeltaMatcher none(sig, sink);
+  BOOST_TEST_REQUIRE(none.Update(updated).ok());
+  BOOST_TEST_REQUIRE(none.Finish().ok());
+  BOOST_TEST(none.TakeSignature().blocks.empty());
+  RecordingSink sink2("");
+  DeltaMatcher empty_base(delta_test::SignatureOf("", 700), sink2, 700);
+  BOOST_TEST_REQUIRE(empty_base.Update(updated).ok());
+  BOOST_TEST_REQUIRE(empty_base.Finish().ok());
+  BOOST_TEST((empty_base.TakeSignature() == delta_test::SignatureOf(updated, 700)));
+}
+
 BOOST_AUTO_TEST_CASE(reordered_blocks_are_found_anywhere) {
   const std::string a = RandomBytes(12, 7000), b = RandomBytes(13, 7000), c = RandomBytes(14, 7000);
   const std::string base = a + b + c;

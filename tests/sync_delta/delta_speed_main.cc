@@ -1,5 +1,7 @@
 // Hand-run timing of the delta pipeline (not a test): signature building and matching
-// over a file of SIZE MiB (default 200) of pseudo-random bytes, unchanged and changed.
+// over a file of SIZE MiB (default 200) of pseudo-random bytes, unchanged and changed;
+// the matcher with the new file's signature built beside it or by the matcher itself;
+// the whole-file xxh128.
 //   delta_speed [SIZE_MIB]
 #include <chrono>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "sync/content_hash.h"
 #include "sync/delta_matcher.h"
 #include "sync/signature.h"
 
@@ -58,18 +61,30 @@ struct Timer {
   }
 };
 
-void Match(const char* name, const FileSignature& sig, const std::string& data) {
+// How the caller gets the new file's signature: none, a SignatureBuilder fed the same
+// chunks, or the matcher's own (which reuses base entries of blocks copied in place).
+enum class NewSig { kNone, kBuilder, kMatcher };
+
+void Match(const char* name, const FileSignature& sig, const std::string& data,
+           NewSig new_sig = NewSig::kNone) {
   CountingSink sink;
   Timer t;
-  DeltaMatcher m(sig, sink);
-  constexpr size_t kChunk = 1 << 20;
+  DeltaMatcher m(sig, sink, new_sig == NewSig::kMatcher ? sig.block_size : 0);
+  SignatureBuilder b(sig.block_size);
+  constexpr size_t kChunk = 256 << 10;  // as the delta jobs read
   for (size_t i = 0; i < data.size(); i += kChunk) {
-    if (!m.Update(std::string_view(data).substr(i, kChunk)).ok()) std::abort();
+    const std::string_view c = std::string_view(data).substr(i, kChunk);
+    if (new_sig == NewSig::kBuilder) b.Update(c);
+    if (!m.Update(c).ok()) std::abort();
   }
   if (!m.Finish().ok()) std::abort();
+  const size_t blocks =
+      new_sig == NewSig::kBuilder ? b.Finish().blocks.size() : m.TakeSignature().blocks.size();
   t.Print(name, data.size());
-  std::printf("    literal %llu B, copies %llu\n", static_cast<unsigned long long>(sink.literal),
-              static_cast<unsigned long long>(sink.copies));
+  std::printf("    literal %llu B, copies %llu, new signature %zu blocks (%llu B reused)\n",
+              static_cast<unsigned long long>(sink.literal),
+              static_cast<unsigned long long>(sink.copies), blocks,
+              static_cast<unsigned long long>(m.signature_reused_bytes()));
 }
 
 }  // namespace
@@ -97,6 +112,18 @@ int main(int argc, char** argv) {
     pages.replace((rng() % (pages.size() / 4096)) * 4096, 4096, Random(4 + i, 4096));
   Match("match ten 4 KiB pages", sig, pages);
   Match("match all different", sig, Random(99, base.size()));
+  Match("match+builder: inserted", sig, ins, NewSig::kBuilder);
+  Match("match+own sig: inserted", sig, ins, NewSig::kMatcher);
+  Match("match+builder: pages", sig, pages, NewSig::kBuilder);
+  Match("match+own sig: pages", sig, pages, NewSig::kMatcher);
+  {
+    Timer th;
+    sync::ContentHasher h;
+    for (size_t i = 0; i < base.size(); i += 256 << 10)
+      h.Update(std::string_view(base).substr(i, 256 << 10));
+    if (h.HexDigest().empty()) std::abort();
+    th.Print("xxh128 (ContentHasher)", base.size());
+  }
 
   // A text log with 1 MiB appended (low-entropy data: many weak-checksum near-misses).
   std::string log;

@@ -77,11 +77,13 @@ inline FileSignature SignatureOf(std::string_view data, uint32_t block_size) {
   return b.Finish();
 }
 
-// Runs the matcher over `updated`, fed in `chunk`-byte pieces (0 = all at once).
+// Runs the matcher over `updated`, fed in `chunk`-byte pieces (0 = all at once). The
+// matcher also builds the new file's signature (block size `block_size`, so it reuses
+// base entries), which must equal SignatureBuilder's over `updated`.
 inline Status RunDelta(std::string_view base, std::string_view updated, uint32_t block_size,
                        RecordingSink& sink, size_t chunk = 0) {
   FileSignature sig = SignatureOf(base, block_size);
-  DeltaMatcher m(sig, sink);
+  DeltaMatcher m(sig, sink, block_size);
   if (chunk == 0) chunk = updated.size() + 1;
   for (size_t i = 0; i < updated.size(); i += chunk) {
     Status st = m.Update(updated.substr(i, chunk));
@@ -92,6 +94,8 @@ inline Status RunDelta(std::string_view base, std::string_view updated, uint32_t
   if (m.literal_bytes() != sink.literal() || m.copied_bytes() != sink.copied()) {
     return Status::Io("matcher totals disagree with the sink");
   }
+  if (!(m.TakeSignature() == SignatureOf(updated, block_size)))
+    return Status::Io("the matcher's new signature differs from SignatureBuilder's");
   return Status::Ok();
 }
 
