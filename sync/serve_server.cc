@@ -211,6 +211,26 @@ Status ServeServer::Run(Channel& ch) {
       });
       continue;
     }
+    // A pull job's requests (ServeSourceHandlers::JobOf) likewise, keyed by job: matching
+    // a large file then runs beside the scan's requests and other files' jobs.
+    uint32_t source_job = 0;
+    if (hello_done_ && ServeSourceHandlers::JobOf(f->type, f->payload, &source_job)) {
+      auto frame = std::make_shared<serve::Frame>(std::move(*f));
+      const size_t bytes = frame->payload.size();
+      builds.Submit((uint64_t{1} << 32) | source_job, bytes, [&, frame] {
+        bool fatal = false;
+        auto t1 = ServerStats::Clock::now();
+        std::string reply = Handle(*frame, &fatal);
+        if (stats.on) stats.Record(frame->type, frame->id, t1);
+        Status ws = reply_to(frame->id, reply);
+        if (fatal || !ws.ok()) {
+          std::lock_guard<std::mutex> l(failed_mu);
+          if (!any_failed) failed = fatal ? Status::Corrupt("serve protocol: session ended") : ws;
+          any_failed = true;
+        }
+      });
+      continue;
+    }
     bool fatal = false;
     auto t1 = ServerStats::Clock::now();
     std::string reply = Handle(*f, &fatal);

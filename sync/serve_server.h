@@ -12,11 +12,13 @@
 // order, except the kBuild requests of server-side builds, which go to a small pool of
 // workers (kBuildWorkers), each build's requests in order, different builds in
 // parallel; their replies may overtake earlier requests' (replies carry the request
-// id). At most kMaxQueuedRequests build requests / kMaxQueuedBytes of their payloads
-// wait at once; beyond that Run stops reading. A build request holds publish_mu_
-// shared while it runs; the requests that publish or change the policy's state (rename,
-// remove, rmdir, open with create) take it exclusively, so a build never straddles a
-// publish. A malformed build request is refused (and the session ended) before it is
+// id). A pull backup's delta-job requests (ServeSourceHandlers::JobOf) go to the same
+// pool, keyed by job (keys above 2^32, apart from build ids). At most
+// kMaxQueuedRequests build requests / kMaxQueuedBytes of their payloads wait at once;
+// beyond that Run stops reading. A build request holds publish_mu_ shared while it
+// runs; the requests that publish or change the policy's state (rename, remove, rmdir,
+// open with create) take it exclusively, so a build never straddles a publish. A
+// malformed build request is refused (and the session ended) before it is
 // queued. Link batches and base signatures go to a second pool (kMetaWorkers; batches
 // in parallel, base signatures one at a time in order), also holding publish_mu_
 // shared, so the requests read after them do not wait for their disk reads.
