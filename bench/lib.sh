@@ -11,7 +11,8 @@
 #                        and per step (full, incr, restore: those measured) and peer the
 #                        ratios OURS-step / PEER-step (wall, wire, peak RSS) as "LABEL: ..."
 #   start_relay          a counting TCP relay in front of the loopback sshd ($SSHD_PORT,
-#                        $KNOWN_HOSTS, $SSH_CONFIG from tests/support/sshd-env's env file);
+#                        $KNOWN_HOSTS, $SSH_CONFIG from tests/support/sshd-env's env file),
+#                        TCP_NODELAY on both of its sockets so it adds no delay of its own;
 #                        sets RELAY_PID, PPORT, SSHOPTS (array) and RSYNC_SSH
 #   gen_source DIR       the issue 4 data set: ~5000 small files in 100 directories, two
 #                        200 MiB binaries and a 70 MB text log (sizes times $SCALE)
@@ -42,6 +43,10 @@ def pump(a, b, counter):
     counter.append(n)
 def serve(c):
     t = socket.create_connection(("127.0.0.1", target))
+    # The relay must add no delay of its own: without TCP_NODELAY, Nagle holds a small
+    # reply on the relay's socket until the previous segment is acknowledged (8-40 ms
+    # measured in session 5), a delay no direct connection has.
+    for x in (c, t): x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     up, down = [], []
     th = [threading.Thread(target=pump, args=(c, t, up)), threading.Thread(target=pump, args=(t, c, down))]
     for x in th: x.start()
