@@ -117,6 +117,18 @@ Status ServeServer::Run(Channel& ch) {
   std::mutex failed_mu;
   Status failed;
   std::atomic<bool> any_failed{false};
+  // A request handled on a pool ends here: its stats, its reply, and the session's first
+  // failure (`fatal`: the request was malformed).
+  auto finish = [&](const serve::Frame& frame, std::string_view reply, bool fatal,
+                    ServerStats::Clock::time_point t1) {
+    if (stats.on) stats.Record(frame.type, frame.id, t1);
+    Status ws = reply_to(frame.id, reply);
+    if (fatal || !ws.ok()) {
+      std::lock_guard<std::mutex> l(failed_mu);
+      if (!any_failed) failed = fatal ? Status::Corrupt("serve protocol: session ended") : ws;
+      any_failed = true;
+    }
+  };
   OrderedWorkPool builds(kBuildWorkers, kMaxQueuedRequests, kMaxQueuedBytes);
   // Link batches and base signatures: off this thread (a batch of links into a cold
   // directory tree waits for the disk), beside the builds rather than behind them.
@@ -169,13 +181,7 @@ Status ServeServer::Run(Channel& ch) {
                   : res.ok() ? serve::EncodeOkReply(*res)
                              : serve::EncodeErrorReply(res.status());
         }
-        if (stats.on) stats.Record(frame->type, frame->id, t1);
-        Status ws = reply_to(frame->id, reply);
-        if (bad || !ws.ok()) {
-          std::lock_guard<std::mutex> l(failed_mu);
-          if (!any_failed) failed = bad ? Status::Corrupt("serve protocol: session ended") : ws;
-          any_failed = true;
-        }
+        finish(*frame, reply, bad, t1);
       });
       continue;
     }
@@ -201,13 +207,7 @@ Status ServeServer::Run(Channel& ch) {
           std::shared_lock<std::shared_mutex> pl(publish_mu_);
           reply = Handle(*frame, &fatal);
         }
-        if (stats.on) stats.Record(frame->type, frame->id, t1);
-        Status ws = reply_to(frame->id, reply);
-        if (fatal || !ws.ok()) {
-          std::lock_guard<std::mutex> l(failed_mu);
-          if (!any_failed) failed = fatal ? Status::Corrupt("serve protocol: session ended") : ws;
-          any_failed = true;
-        }
+        finish(*frame, reply, fatal, t1);
       });
       continue;
     }
@@ -221,13 +221,7 @@ Status ServeServer::Run(Channel& ch) {
         bool fatal = false;
         auto t1 = ServerStats::Clock::now();
         std::string reply = Handle(*frame, &fatal);
-        if (stats.on) stats.Record(frame->type, frame->id, t1);
-        Status ws = reply_to(frame->id, reply);
-        if (fatal || !ws.ok()) {
-          std::lock_guard<std::mutex> l(failed_mu);
-          if (!any_failed) failed = fatal ? Status::Corrupt("serve protocol: session ended") : ws;
-          any_failed = true;
-        }
+        finish(*frame, reply, fatal, t1);
       });
       continue;
     }
