@@ -1,13 +1,8 @@
 #include "cli/backup_cli.h"
 
-#include <unistd.h>
-
-#include <climits>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
-#include "sync/local_remote_fs.h"
 #include "transport/serve_remote_fs.h"
 #include "transport/ssh_connection.h"
 
@@ -16,22 +11,8 @@ namespace skiff::cli {
 Result<std::unique_ptr<OpenRepo>> OpenRepository(const std::string& arg, const SshOptions& ssh,
                                                  bool create) {
   auto r = std::make_unique<OpenRepo>();
-  // A local repository is written with direct POSIX calls (sync/local_remote_fs.h), not
-  // through an sftp-server child: no process, no pipe, CopyData by copy_file_range.
-  // SKIFF_SFTP_SERVER (tests, or SKIFF_LOCAL_REPO=sftp) keeps the sftp-server path.
-  const char* server = getenv("SKIFF_SFTP_SERVER");
-  const char* how = getenv("SKIFF_LOCAL_REPO");
-  if (!arg.empty() && !ParseRemoteSpec(arg).remote && !(server && *server) &&
-      !(how && std::string_view(how) == "sftp")) {
-    r->conn.fs = std::make_unique<sync::LocalRemoteFs>();
-    r->conn.root = arg;  // as sync/repo_connect.cc names it, so the cache id is the same
-    char cwd[PATH_MAX];
-    if (arg.front() != '/' && getcwd(cwd, sizeof cwd)) r->conn.root = std::string(cwd) + "/" + arg;
-    while (r->conn.root.size() > 1 && r->conn.root.back() == '/') r->conn.root.pop_back();
-    r->conn.id = "local:" + r->conn.root;
-  } else {
-    SKIFF_ASSIGN_OR_RETURN(r->conn, sync::ConnectRepository(arg, ssh));
-  }
+  // A local path gets direct system calls (LocalRemoteFs), as sync/repo_connect.h says.
+  SKIFF_ASSIGN_OR_RETURN(r->conn, sync::ConnectRepository(arg, ssh));
   SKIFF_ASSIGN_OR_RETURN(auto repo, sync::Repository::Open(*r->conn.fs, r->conn.root, create));
   r->repo.emplace(std::move(repo));
   return r;

@@ -6,7 +6,9 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
+#include "sync/local_remote_fs.h"
 #include "transport/process_channel.h"
 #include "transport/serve_connect.h"
 #include "transport/sftp_connect.h"
@@ -38,11 +40,25 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
     c.id = "ssh:" + ssh.user + "@" + ssh.host + ":" + std::to_string(ssh.port) + ":" + c.root;
     return c;
   }
+  c.root = repo;
+  if (repo.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) c.root = std::string(cwd) + "/" + repo;
+  }
+  while (c.root.size() > 1 && c.root.back() == '/') c.root.pop_back();
+  c.id = "local:" + c.root;
   const char* server = getenv("SKIFF_SFTP_SERVER");
+  const char* how = getenv("SKIFF_LOCAL_REPO");
+  if (!(server && *server) && !(how && std::string_view(how) == "sftp")) {
+    c.fs = std::make_unique<LocalRemoteFs>();
+    return c;
+  }
   std::string program = server && *server ? server : "/usr/lib/openssh/sftp-server";
   if (access(program.c_str(), X_OK) != 0)
-    return Status::Unsupported("local repositories need OpenSSH's sftp-server at " + program +
-                               " (install openssh-sftp-server, or set SKIFF_SFTP_SERVER)");
+    return Status::Unsupported(
+        "a local repository through sftp-server (SKIFF_LOCAL_REPO=sftp) needs "
+        "OpenSSH's sftp-server at " +
+        program + " (install openssh-sftp-server, or set SKIFF_SFTP_SERVER)");
   SKIFF_ASSIGN_OR_RETURN(auto channel, ProcessChannel::Spawn({program}));
   SKIFF_ASSIGN_OR_RETURN(auto fs, SftpRemoteFs::Create(std::move(channel), sftp));
   // Siblings: another sftp-server process each.
@@ -52,13 +68,6 @@ Result<RepoConnection> ConnectRepository(const std::string& repo, const SshOptio
     return SftpRemoteFs::Create(std::move(ch), sftp);
   });
   c.fs = std::move(fs);
-  c.root = repo;
-  if (repo.front() != '/') {
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof cwd)) c.root = std::string(cwd) + "/" + repo;
-  }
-  while (c.root.size() > 1 && c.root.back() == '/') c.root.pop_back();
-  c.id = "local:" + c.root;
   return c;
 }
 

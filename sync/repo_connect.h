@@ -1,10 +1,13 @@
 // Turning a REPO argument into a connected RemoteFs.
 //
 //   [user@]host:path   over SSH with ConnectSftp (path "" = the login directory)
-//   /local/path        a local repository, served by OpenSSH's own sftp-server
-//                      (/usr/lib/openssh/sftp-server, or $SKIFF_SFTP_SERVER) run as a
-//                      child through ProcessChannel: local and remote repositories take
-//                      exactly the same code path, extensions included.
+//   /local/path        a local repository on direct system calls (LocalRemoteFs,
+//                      sync/local_remote_fs.h): no child process, no pipe, CopyData by
+//                      copy_file_range. With SKIFF_LOCAL_REPO=sftp or SKIFF_SFTP_SERVER
+//                      set, OpenSSH's own sftp-server (/usr/lib/openssh/sftp-server, or
+//                      $SKIFF_SFTP_SERVER) run as a child through ProcessChannel instead,
+//                      so the SFTP code path can be exercised without sshd.
+// Every command that takes a REPO or DEST (backup, restore, zfs, ...) comes through here.
 // REPO@SNAPSHOT selects a snapshot: the part after the last '@' when it holds no '/' or
 // ':' (so user@host: is not mistaken for one).
 //

@@ -8,7 +8,11 @@
 
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+
+#include "sync/repo_connect.h"
 
 using namespace skiff;
 using namespace skiff::sync;
@@ -44,9 +48,51 @@ std::string Get(LocalRemoteFs& fs, const std::string& p) {
   return out;
 }
 
+// Child processes of this process, from every thread's /proc/self/task/*/children.
+size_t Children() {
+  size_t n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "children");
+    std::string pid;
+    while (in >> pid) ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(local_remote_fs)
+
+BOOST_AUTO_TEST_CASE(a_local_repository_argument_is_served_by_system_calls_not_an_sftp_server) {
+  // Every command taking a local REPO or DEST (backup, restore, zfs send/list/restore/
+  // prune, ...) connects through ConnectRepository: it must give LocalRemoteFs's direct
+  // system calls, not an sftp-server child that copies every byte through a pipe.
+  // SKIFF_LOCAL_REPO=sftp keeps the child (shows that the probe does see one).
+  TempDir t;
+  unsetenv("SKIFF_SFTP_SERVER");
+  unsetenv("SKIFF_LOCAL_REPO");
+  const size_t before = Children();
+  {
+    auto c = ConnectRepository(t.path + "/repo/", SshOptions{});
+    BOOST_REQUIRE(c.ok());
+    BOOST_CHECK_EQUAL(Children(), before);
+    BOOST_CHECK_EQUAL(c->root, t.path + "/repo");
+    BOOST_CHECK_EQUAL(c->id, "local:" + t.path + "/repo");
+    BOOST_CHECK(c->fs->caps().copy_data);
+    BOOST_REQUIRE(c->fs->Mkdir(c->root).ok());
+    BOOST_CHECK(std::filesystem::is_directory(t.path + "/repo"));
+    BOOST_CHECK_EQUAL(FileSessions(*c->fs, 4).size(), 1u);  // one fs serves every thread
+    BOOST_CHECK_EQUAL(Children(), before);
+  }
+  setenv("SKIFF_LOCAL_REPO", "sftp", 1);
+  {
+    auto c = ConnectRepository(t.path + "/repo", SshOptions{});
+    unsetenv("SKIFF_LOCAL_REPO");
+    BOOST_REQUIRE(c.ok());
+    BOOST_CHECK_EQUAL(Children(), before + 1);
+    BOOST_CHECK(c->fs->Stat(t.path + "/repo").ok());
+  }
+}
 
 BOOST_AUTO_TEST_CASE(errors_carry_code_and_path) {
   TempDir t;
