@@ -364,34 +364,41 @@ Result<std::vector<WriteBehind::Stripe>> RemoteFilesystem::OpenStripes(
   if (keeper_.IsLost(fs)) return fail(Status::ConnectionLost("the connection was lost"));
   Result<std::string> path = inodes_.Path(ino);
   if (!path.ok()) return fail(path.status());
-  Result<std::vector<std::shared_ptr<RemoteFs>>> sessions = SiblingSessions(fs, count);
-  if (!sessions.ok()) return fail(sessions.status());
-  // Plain write opens of the file the primary handle has open (no create or truncate:
-  // the file exists, and its content so far must stay).
-  std::vector<std::future<Result<std::unique_ptr<RemoteFile>>>> opens;
-  for (auto& s : *sessions)
-    opens.push_back(
-        std::async(std::launch::async, [&s, &path] { return s->Open(*path, OpenFlags::kWrite); }));
-  std::vector<WriteBehind::Stripe> out;
-  Status first;
-  for (size_t i = 0; i < opens.size(); ++i) {
-    Result<std::unique_ptr<RemoteFile>> f = opens[i].get();
-    if (f.ok()) {
-      out.push_back(WriteBehind::Stripe{(*sessions)[i], std::move(f).value()});
-    } else if (first.ok()) {
-      first = f.status();
+  // Two attempts: the cached sibling sessions may sit on a connection that has died since
+  // the last striped file (an extra write_conns connection: the primary's own is checked
+  // above). Then the set is dropped and fresh sessions are opened once, on a new
+  // connection where the opener makes one, instead of leaving this file on one session.
+  for (int attempt = 0;; ++attempt) {
+    Result<std::vector<std::shared_ptr<RemoteFs>>> sessions = SiblingSessions(fs, count);
+    if (!sessions.ok()) return fail(sessions.status());
+    // Plain write opens of the file the primary handle has open (no create or truncate:
+    // the file exists, and its content so far must stay).
+    std::vector<std::future<Result<std::unique_ptr<RemoteFile>>>> opens;
+    for (auto& s : *sessions)
+      opens.push_back(std::async(std::launch::async,
+                                 [&s, &path] { return s->Open(*path, OpenFlags::kWrite); }));
+    std::vector<WriteBehind::Stripe> out;
+    Status first;
+    for (size_t i = 0; i < opens.size(); ++i) {
+      Result<std::unique_ptr<RemoteFile>> f = opens[i].get();
+      if (f.ok()) {
+        out.push_back(WriteBehind::Stripe{(*sessions)[i], std::move(f).value()});
+      } else if (first.ok()) {
+        first = f.status();
+      }
     }
-  }
-  if (!first.ok()) {
+    if (first.ok()) return out;
     if (ConnectionFailed(first)) {
-      // A dead sibling session: forget the set so that the next file opens fresh ones.
-      std::lock_guard<std::mutex> l(siblings_mu_);
-      auto it = siblings_.find(fs.get());
-      if (it != siblings_.end() && !it->second->opening) siblings_.erase(it);
+      // A dead sibling session: forget the set so that fresh ones are opened.
+      {
+        std::lock_guard<std::mutex> l(siblings_mu_);
+        auto it = siblings_.find(fs.get());
+        if (it != siblings_.end() && !it->second->opening) siblings_.erase(it);
+      }
+      if (attempt == 0 && !keeper_.IsLost(fs)) continue;
     }
     return fail(first.WithContext("opening " + *path + " on another session"));
   }
-  return out;
 }
 
 }  // namespace skiff::fs

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <list>
 #include <stdexcept>
 #include <vector>
@@ -210,8 +211,14 @@ void FaultProxy::Blackhole(bool on) {
   Wake();
 }
 
-void FaultProxy::CutAll() {
+void FaultProxy::CutAll() { Cut(false); }
+
+void FaultProxy::CutNewest() { Cut(true); }
+
+void FaultProxy::Cut(bool newest_only) {
   std::unique_lock<std::mutex> lock(mu_);
+  // A pending cut of everything stays one (it covers the newest connection too).
+  cut_newest_only_ = newest_only && (cut_requested_ == cut_done_ || cut_newest_only_);
   uint64_t ticket = ++cut_requested_;
   lock.unlock();
   Wake();
@@ -321,6 +328,7 @@ void FaultProxy::Impl::Run() {
   std::vector<std::pair<Conn*, int>> owners;
   for (;;) {
     uint64_t cut_ticket = 0;
+    bool cut_newest_only = false;
     {
       std::lock_guard<std::mutex> lock(owner->mu_);
       if (owner->stop_) break;
@@ -328,14 +336,17 @@ void FaultProxy::Impl::Run() {
       rate = owner->rate_;
       blackhole = owner->blackhole_;
       if (owner->cut_requested_ > owner->cut_done_) cut_ticket = owner->cut_requested_;
+      cut_newest_only = owner->cut_newest_only_;
     }
     if (cut_ticket != 0) {
-      for (Conn& c : conns) {
-        AbortFd(c.client);
-        AbortFd(c.upstream);
+      // conns is in accept order, so the newest is the last one.
+      auto first = cut_newest_only && !conns.empty() ? std::prev(conns.end()) : conns.begin();
+      for (auto it = first; it != conns.end(); ++it) {
+        AbortFd(it->client);
+        AbortFd(it->upstream);
       }
-      conns.clear();
-      owner->active_ = 0;
+      conns.erase(first, conns.end());
+      owner->active_ = conns.size();
       std::lock_guard<std::mutex> lock(owner->mu_);
       owner->cut_done_ = cut_ticket;
       owner->cut_done_cv_.notify_all();

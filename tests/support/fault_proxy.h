@@ -9,7 +9,8 @@
 //   - blackholes: stops reading and writing every socket but keeps them open, so peers
 //     see a dead network (no data, no FIN, no RST) until Blackhole(false);
 //   - cuts: closes every proxied connection with a reset (CutAll), as when a NAT or
-//     firewall drops state. New connections are accepted afterwards as usual.
+//     firewall drops state, or only the newest one (CutNewest: one of several
+//     connections of a client dies). New connections are accepted afterwards as usual.
 //
 // Thread-safety: all public methods may be called from any thread; one internal thread
 // runs a poll loop over all sockets. CutAll returns once every connection is closed.
@@ -54,6 +55,9 @@ class FaultProxy {
   void Blackhole(bool on);
   // Resets and closes every current connection; returns when they are gone.
   void CutAll();
+  // Resets and closes the most recently accepted connection that is still open (none:
+  // nothing happens); returns when it is gone.
+  void CutNewest();
 
   // Connections currently open / accepted since construction.
   size_t active_connections() const { return active_.load(); }
@@ -72,6 +76,7 @@ class FaultProxy {
   FaultProxy();
   Status Init(const std::string& target_host, uint16_t target_port, uint16_t listen_port);
   void Wake();
+  void Cut(bool newest_only);
 
   uint16_t port_ = 0;
   std::unique_ptr<Impl> impl_;
@@ -86,6 +91,7 @@ class FaultProxy {
   bool stop_ = false;                   // guarded by mu_
   uint64_t cut_requested_ = 0;          // guarded by mu_
   uint64_t cut_done_ = 0;               // guarded by mu_
+  bool cut_newest_only_ = false;        // guarded by mu_; the pending cut's extent
 
   std::atomic<size_t> active_{0};
   std::atomic<uint64_t> accepted_{0};

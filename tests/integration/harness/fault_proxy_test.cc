@@ -1,4 +1,4 @@
-// FaultProxy: relays faithfully (also delayed and throttled), and CutAll / Blackhole
+// FaultProxy: relays faithfully (also delayed and throttled), and CutAll / CutNewest / Blackhole
 // break or stall a real OpenSSH session the way a failing network would.
 #include "tests/support/fault_proxy.h"
 
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -139,6 +140,29 @@ BOOST_AUTO_TEST_CASE(proxy_preserves_byte_order_while_the_delay_changes) {
 }
 
 BOOST_FIXTURE_TEST_SUITE(fault_proxy, ProxiedSshd)
+
+BOOST_AUTO_TEST_CASE(cut_newest_resets_only_the_latest_connection) {
+  int first = ConnectLoopback(proxy.port());
+  int second = ConnectLoopback(proxy.port());
+  // sshd's banner arrives through the proxy on each: both connections are relayed.
+  auto banner = [](int fd) {
+    char b[256];
+    ssize_t n = ::recv(fd, b, sizeof b, 0);
+    return n >= 4 && std::string(b, 4) == "SSH-";
+  };
+  BOOST_REQUIRE(banner(first));
+  BOOST_REQUIRE(banner(second));
+  BOOST_TEST(proxy.active_connections() == 2u);
+  proxy.CutNewest();
+  BOOST_TEST(proxy.active_connections() == 1u);
+  char b[16];
+  BOOST_TEST(::recv(second, b, sizeof b, 0) <= 0);  // reset (or closed)
+  errno = 0;
+  BOOST_TEST(::recv(first, b, sizeof b, MSG_DONTWAIT) == -1);  // open, nothing more to read
+  BOOST_TEST(errno == EAGAIN);
+  ::close(first);
+  ::close(second);
+}
 
 BOOST_AUTO_TEST_CASE(sftp_transfer_through_a_delayed_throttled_proxy) {
   proxy.SetDelay(5ms);

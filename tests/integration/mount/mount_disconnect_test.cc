@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/integration/mount/mount_helper.h"
 #include "tests/support/fault_proxy.h"
@@ -29,7 +30,9 @@ using namespace std::chrono_literals;
 namespace {
 
 struct Proxied {
-  explicit Proxied(const std::string& name, bool reconnect = true) : proxy(SharedSshd().port()) {
+  explicit Proxied(const std::string& name, bool reconnect = true,
+                   const std::vector<std::string>& more = {})
+      : proxy(SharedSshd().port()) {
     auto& sshd = SharedSshd();
     BOOST_REQUIRE(sshd.TrustPort(proxy.port()).ok());
     local = sshd.plain_local_dir() + "/" + name;
@@ -39,6 +42,7 @@ struct Proxied {
     std::vector<std::string> opts = {"-p", std::to_string(proxy.port()), "-o",
                                      "ServerAliveInterval=1,ServerAliveCountMax=2"};
     if (reconnect) opts.insert(opts.end(), {"-o", "reconnect"});
+    opts.insert(opts.end(), more.begin(), more.end());
     mount =
         std::make_unique<SkiffMount>("skiff-plain:" + sshd.plain_remote_dir() + "/" + name, opts);
   }
@@ -140,6 +144,39 @@ BOOST_AUTO_TEST_CASE(cut_during_a_striped_write_fails_cleanly_instead_of_hanging
   Proxied p("stripecut");
   CheckCutDuringWrite(p, "a striped write", RandomBytes(8 << 20, 4), RandomBytes(24 << 20, 5),
                       4 << 20);
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_extra_write_conns_connection_is_replaced_and_the_mount_goes_on) {
+  // write_conns=2 (doc/SEMANTICS.md §6): a striped file's sessions sit on the mount's own
+  // connection and on one extra connection. When only the extra one dies, the mount's
+  // own connection is fine: without -o reconnect the mount must go on working, and the
+  // next striped files get a new extra connection instead of the dead one.
+  Proxied p("extraconn", /*reconnect=*/false, {"-o", "write_channels=4,write_conns=2"});
+  auto write_file = [&](const std::string& name, const std::string& data) {
+    bool finished = FinishesWithin(60s, [&] {
+      std::ofstream out(p.Path(name), std::ios::binary);
+      out << data;
+      out.close();
+      BOOST_CHECK_MESSAGE(out.good(), "writing " << name << " failed");
+    });
+    BOOST_REQUIRE_MESSAGE(finished, "writing " << name << " hung");
+    BOOST_CHECK_MESSAGE(ReadFile(p.local + "/" + name) == data, name << " differs on the server");
+  };
+  const std::string a = RandomBytes(12 << 20, 6), b = RandomBytes(12 << 20, 7),
+                    c = RandomBytes(12 << 20, 8);
+  write_file("a", a);  // striped: the mount's connection and the extra one
+  BOOST_REQUIRE_EQUAL(p.proxy.accepted_connections(), 2u);
+  p.proxy.CutNewest();  // the extra connection dies; the mount's own stays
+  std::this_thread::sleep_for(200ms);
+  write_file("b", b);
+  // b was striped again, over a new extra connection (not left on one session).
+  BOOST_CHECK_EQUAL(p.proxy.accepted_connections(), 3u);
+  BOOST_CHECK_MESSAGE(p.mount->Log().find("writes stay on one session") == std::string::npos,
+                      p.mount->Log());
+  write_file("c", c);
+  BOOST_CHECK(ReadFile(p.Path("a")) == a);  // read back through the mount
+  BOOST_CHECK_EQUAL(p.proxy.accepted_connections(), 3u);
+  BOOST_CHECK_EQUAL(p.proxy.active_connections(), 2u);
 }
 
 BOOST_AUTO_TEST_CASE(dead_network_fails_with_eio_instead_of_hanging) {
