@@ -41,7 +41,9 @@ Status ErrnoStatus(int err, const std::string& what) {
   }
 }
 
-LocalStat FromStat(const struct stat& st) {
+}  // namespace
+
+LocalStat LocalStatFromStat(const struct stat& st) {
   LocalStat s;
   s.mode = st.st_mode;
   s.uid = st.st_uid;
@@ -54,6 +56,8 @@ LocalStat FromStat(const struct stat& st) {
   s.ctime = st.st_ctim.tv_sec;
   return s;
 }
+
+namespace {
 
 class Fd {
  public:
@@ -97,7 +101,7 @@ class PosixReader : public LocalReader {
   Result<LocalStat> Stat() override {
     struct stat st;
     if (fstat(fd_.get(), &st) != 0) return ErrnoStatus(errno, "fstat " + path_);
-    return FromStat(st);
+    return LocalStatFromStat(st);
   }
 
  private:
@@ -235,7 +239,7 @@ Result<PosixLocalFs::Parent> PosixLocalFs::OpenParent(const std::string& root,
 Result<LocalStat> PosixLocalFs::Lstat(const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "lstat " + path);
-  return FromStat(st);
+  return LocalStatFromStat(st);
 }
 
 Result<std::vector<std::string>> PosixLocalFs::ListDir(const std::string& path) {

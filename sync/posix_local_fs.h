@@ -17,7 +17,13 @@
 
 #include "sync/local_fs.h"
 
+struct stat;
+
 namespace skiff::sync {
+
+// The LocalStat of an lstat/fstatat result, as PosixLocalFs::Lstat gives it (also used
+// by the pull source, sync/serve_source_handlers.cc, which reads the same disk).
+LocalStat LocalStatFromStat(const struct stat& st);
 
 class PosixLocalFs : public LocalFs {
  public:

@@ -599,7 +599,7 @@ Result<std::string> ServeBuildHandlers::LinkBatch(PayloadReader& r) {
   return out.Take();
 }
 
-Status ServeBuildHandlers::Link(const std::string& e, const std::string& s) {
+Status ServeBuildHandlers::Link(std::string_view e, std::string_view s) const {
   SKIFF_ASSIGN_OR_RETURN(ConfinedPath from, ConfinedRoot::ParsePath(e));
   SKIFF_ASSIGN_OR_RETURN(ConfinedPath to, ConfinedRoot::ParsePath(s));
   if (from.is_root() || to.is_root()) return Status::Invalid("cannot link the serve root");

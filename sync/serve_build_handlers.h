@@ -120,6 +120,11 @@ class ServeBuildHandlers {
   // no build request runs (ServeServer holds its publish lock exclusively).
   void RevokePublished(const struct stat& published);
 
+  // Creates `to` as a hard link to `from` (paths as the client names them, confined to
+  // the root, as the policy allows): a link batch's entries and the single kHardlink
+  // request. Touches no build state; callable from any thread.
+  Status Link(std::string_view from, std::string_view to) const;
+
  private:
   struct Build;
 
@@ -134,7 +139,6 @@ class ServeBuildHandlers {
   bool StoreSignature(const std::string& encoded, std::string_view sig_path,
                       std::string_view sig_tmp);
   Result<std::string> LinkBatch(serve::PayloadReader& r);
-  Status Link(const std::string& from, const std::string& to);
   Result<int> OpenNoFollow(const ConfinedPath& p, int flags) const;
   void Drop(uint32_t id);
 

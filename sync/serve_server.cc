@@ -523,16 +523,7 @@ Result<std::string> ServeServer::Dispatch(Op op, PayloadReader& r) {
       std::string_view e = r.Str();
       std::string_view s = r.Str();
       if (!r.ok()) return Empty();
-      SKIFF_ASSIGN_OR_RETURN(ConfinedPath from, Path(e));
-      SKIFF_ASSIGN_OR_RETURN(ConfinedPath to, Path(s));
-      if (from.is_root() || to.is_root()) return Status::Invalid("cannot link the serve root");
-      SKIFF_RETURN_IF_ERROR(policy_.CheckHardlink(from, to));
-      SKIFF_ASSIGN_OR_RETURN(int fd, root_.OpenParent(from));
-      FdCloser c1{fd};
-      SKIFF_ASSIGN_OR_RETURN(int td, root_.OpenParent(to));
-      FdCloser c2{td};
-      if (linkat(fd, from.name().c_str(), td, to.name().c_str(), 0) != 0)
-        return ErrnoStatus(errno, "linking " + to.rel);
+      SKIFF_RETURN_IF_ERROR(build_.Link(e, s));  // as a link batch's entries are made
       return Empty();
     }
     case Op::kStatVfs: {

@@ -11,6 +11,7 @@
 
 #include "sync/content_hash.h"
 #include "sync/delta_matcher.h"
+#include "sync/posix_local_fs.h"
 #include "sync/serve_source_protocol.h"
 #include "sync/signature.h"
 
@@ -34,23 +35,9 @@ constexpr size_t kReplyBudget = serve::kMaxData - 64;
 // A listing batch stops at this many bytes (or kMaxDirBatch entries).
 constexpr size_t kListBudget = 512 * 1024;
 
-LocalStat ToLocalStat(const struct stat& st) {
-  LocalStat s;
-  s.mode = st.st_mode;
-  s.uid = st.st_uid;
-  s.gid = st.st_gid;
-  s.size = static_cast<uint64_t>(st.st_size);
-  s.ino = st.st_ino;
-  s.dev = st.st_dev;
-  s.nlink = st.st_nlink;
-  s.mtime = st.st_mtim.tv_sec;
-  s.ctime = st.st_ctim.tv_sec;
-  return s;
-}
-
 std::string StatReply(const struct stat& st) {
   PayloadWriter w;
-  PutLocalStat(w, ToLocalStat(st));
+  PutLocalStat(w, LocalStatFromStat(st));
   return w.Take();
 }
 
@@ -201,7 +188,7 @@ Result<std::string> ServeSourceHandlers::List(PayloadReader& r) {
       if (name == "." || name == "..") continue;
       struct stat st;
       if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // vanished
-      Listed e{std::string(name), std::string(), ToLocalStat(st)};
+      Listed e{std::string(name), std::string(), LocalStatFromStat(st)};
       if (S_ISLNK(st.st_mode)) {
         char buf[PATH_MAX];
         ssize_t n = readlinkat(dirfd(d), de->d_name, buf, sizeof buf);
@@ -352,7 +339,7 @@ Result<std::string> ServeSourceHandlers::DeltaNext(PayloadReader& r) {
       if (fstat(job->fd, &st) != 0) return fail(ErrnoStatus(errno, job->rel));
       PayloadWriter w;
       w.U8(static_cast<uint8_t>(DeltaRecord::kEnd)).Str(job->hasher.HexDigest()).U64(job->offset);
-      PutLocalStat(w, ToLocalStat(st));
+      PutLocalStat(w, LocalStatFromStat(st));
       job->out.Push(w.Take());
       job->ended = true;
       break;
