@@ -1,5 +1,6 @@
 // `skiff zfs send/list/restore/prune` end to end on real zfs-fuse pools, streams
-// stored through the chrooted SFTP-only account of the private sshd.
+// stored through the chrooted SFTP-only account of the private sshd (or in a local
+// directory).
 #define BOOST_TEST_MODULE zfs_fuse_test
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -217,6 +219,37 @@ BOOST_FIXTURE_TEST_CASE(send_incremental_restore_over_sftp_only_account, ZfsEnv)
   r = Skiff({"send", pool + "/nope", Dest()});
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("dataset does not exist") != std::string::npos, r.err);
+}
+
+BOOST_FIXTURE_TEST_CASE(send_list_restore_prune_with_a_local_directory, ZfsEnv) {
+  // A local DEST is written with direct system calls (LocalRemoteFs, like a local backup
+  // repository; no sftp-server child): the whole chain works on it.
+  const std::string ds = pool + "/data";
+  const std::string dest = (dir / "local-dest").string();
+  MustRun({"zfs", "create", ds});
+  const std::string big = RandomBytes(2 << 20, 7);
+  WriteFile(Mount("data") / "big", big);
+  ProcessResult r = Skiff({"send", ds, dest, "--snapshot", "--verify"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("(full)") != std::string::npos, r.out);
+  WriteFile(Mount("data") / "small", "later\n");
+  MustRun({"zfs", "snapshot", ds + "@two"});
+  r = Skiff({"send", ds, dest});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("sent @two (incremental from @skiff-") != std::string::npos, r.out);
+  BOOST_TEST(std::distance(fs::directory_iterator(fs::path(dest) / "streams"),
+                           fs::directory_iterator{}) == 2);
+  BOOST_TEST(fs::exists(fs::path(dest) / "skiff-zfs.index"));
+  r = Skiff({"list", dest});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("@two") != std::string::npos, r.out);
+  r = Skiff({"restore", dest, pool + "/back"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(ReadFile(Mount("back") / "big") == big);
+  BOOST_TEST(ReadFile(Mount("back") / "small") == "later\n");
+  r = Skiff({"prune", dest, "--keep-last", "1"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << ": " << r.err << r.out);
+  BOOST_TEST(r.out.find("keep   @two") != std::string::npos, r.out);
 }
 
 BOOST_FIXTURE_TEST_CASE(corrupted_stream_detected_before_receive, ZfsEnv) {
