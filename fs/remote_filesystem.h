@@ -178,6 +178,10 @@ class RemoteFilesystem {
   std::chrono::steady_clock::time_point Expiry(double seconds) const;
   std::shared_ptr<OpenFile> FindFile(uint64_t fh) const;
   Result<std::shared_ptr<OpenFile::Backing>> UsableBacking(OpenFile& f);
+  // After `s` failed a write-behind of `b`: reports b's connection lost if the failure
+  // says so. A failure on a stripe's session (maybe another connection, write_conns)
+  // counts only if a request on b's own connection fails too; a live one is kept.
+  void ReportWriteFailure(const OpenFile::Backing& b, const Status& s);
   Status Reopen(OpenFile& f);
   // The StripeConfig of a handle of `ino` opened on `fs`.
   WriteBehind::StripeConfig StripesFor(uint64_t ino, std::shared_ptr<RemoteFs> fs);

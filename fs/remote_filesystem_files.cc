@@ -181,6 +181,15 @@ Result<std::shared_ptr<OpenFile::Backing>> RemoteFilesystem::UsableBacking(OpenF
   return f.backing();
 }
 
+void RemoteFilesystem::ReportWriteFailure(const OpenFile::Backing& b, const Status& s) {
+  if (!ConnectionFailed(s)) return;
+  // One round trip, on failure only: a dead connection fails it at once.
+  if (b.write_behind && b.write_behind->failed_on_extra() &&
+      !ConnectionFailed(b.fs->Stat(".").status()))
+    return;
+  keeper_.ReportLost(b.fs);
+}
+
 Result<std::string> RemoteFilesystem::Read(uint64_t fh, uint64_t offset, uint32_t size) {
   std::shared_ptr<OpenFile> f = FindFile(fh);
   if (!f) return Status::Invalid("unknown file handle " + std::to_string(fh));
@@ -205,7 +214,7 @@ Result<size_t> RemoteFilesystem::Write(uint64_t fh, uint64_t offset, std::string
   if (b->read_ahead) b->read_ahead->Invalidate();
   Status s = b->write_behind->Write(offset, data);
   if (!s.ok()) {
-    if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+    ReportWriteFailure(*b, s);
     return s;
   }
   // Keep the cached size (inode and listing) in step with what the kernel now believes.
@@ -222,7 +231,7 @@ Status RemoteFilesystem::Flush(uint64_t fh) {
   std::shared_ptr<OpenFile::Backing> b = f->backing();
   if (!b || !b->write_behind) return Status::Ok();
   Status s = b->write_behind->Flush();
-  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+  ReportWriteFailure(*b, s);
   return s;
 }
 
@@ -238,6 +247,7 @@ Status RemoteFilesystem::Fsync(uint64_t fh, bool datasync) {
   if (b->write_behind && b->write_behind->handles() > 1)
     stripes = std::async(std::launch::async, [&b] { return b->write_behind->SyncStripes(); });
   Status s = b->file->Sync();
+  const bool own_failed = ConnectionFailed(s);
   if (stripes.valid()) {
     Status t = stripes.get();
     if (s.ok() || s.Is(Code::kUnsupported)) s = t;
@@ -245,7 +255,7 @@ Status RemoteFilesystem::Fsync(uint64_t fh, bool datasync) {
   // Without fsync@openssh.com every write has still been acknowledged by the server
   // (it is in the server's page cache); that is the best SFTP can do, so succeed.
   if (s.Is(Code::kUnsupported)) return Status::Ok();
-  if (ConnectionFailed(s)) keeper_.ReportLost(b->fs);
+  if (own_failed) keeper_.ReportLost(b->fs);  // not for a stripe's session (Write)
   return s;
 }
 

@@ -80,10 +80,14 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
     }
     // Outside the lock: the completion may run inline on this thread. The bytes are
     // copied before WriteAsyncFrom returns (for SFTP straight into the channel).
-    target->WriteAsyncFrom(offset + done, data.substr(done, n), [st, n](Status s) {
+    const bool extra = target != file_;
+    target->WriteAsyncFrom(offset + done, data.substr(done, n), [st, n, extra](Status s) {
       {
         std::lock_guard<std::mutex> l(st->mu);
-        if (!s.ok() && st->error.ok()) st->error = s.WithContext("write-behind");
+        if (!s.ok() && st->error.ok()) {
+          st->error = s.WithContext("write-behind");
+          st->error_on_extra = extra;
+        }
         st->in_flight_bytes -= n;
         --st->in_flight;
         --st->writes_in_flight;
@@ -205,6 +209,11 @@ bool WriteBehind::dirty() const {
 size_t WriteBehind::handles() const {
   std::lock_guard<std::mutex> l(state_->mu);
   return state_->mode == Mode::kStriped ? files_.size() : 1;
+}
+
+bool WriteBehind::failed_on_extra() const {
+  std::lock_guard<std::mutex> l(state_->mu);
+  return !state_->error.ok() && state_->error_on_extra;
 }
 
 }  // namespace skiff::fs

@@ -91,6 +91,9 @@ class WriteBehind {
   bool dirty() const;
   // Number of handles writes are spread over (1 until striping started).
   size_t handles() const;
+  // Whether the sticky error came from an extra handle, i.e. another session (possibly
+  // another connection, write_conns) failed, not the primary handle's.
+  bool failed_on_extra() const;
 
  private:
   enum class Mode { kSingle, kOpening, kSwitching, kStriped, kOff };
@@ -98,9 +101,10 @@ class WriteBehind {
     mutable std::mutex mu;  // guards everything in State
     std::condition_variable cv;
     uint64_t in_flight_bytes = 0;
-    int in_flight = 0;         // writes and setstats not yet answered
-    int writes_in_flight = 0;  // writes alone
-    Status error;              // first failure, sticky
+    int in_flight = 0;            // writes and setstats not yet answered
+    int writes_in_flight = 0;     // writes alone
+    Status error;                 // first failure, sticky
+    bool error_on_extra = false;  // `error` came from an extra handle (a stripe)
     bool dirty = false;
     int setstats = 0;      // SetStatBehind calls not yet answered
     bool flushed = false;  // Flush since the last Write

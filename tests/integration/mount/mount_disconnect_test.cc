@@ -179,6 +179,43 @@ BOOST_AUTO_TEST_CASE(a_dead_extra_write_conns_connection_is_replaced_and_the_mou
   BOOST_CHECK_EQUAL(p.proxy.active_connections(), 2u);
 }
 
+BOOST_AUTO_TEST_CASE(an_extra_write_conns_connection_dying_mid_write_fails_only_that_file) {
+  // write_conns=2 (doc/SEMANTICS.md §6): the extra connection dies while a striped file
+  // is being written. That file fails (EIO, like any sibling error), but the mount's own
+  // connection is alive: without -o reconnect the mount must go on working.
+  Proxied p("extramid", /*reconnect=*/false, {"-o", "write_channels=4,write_conns=2"});
+  const std::string a = RandomBytes(12 << 20, 6), more = RandomBytes(24 << 20, 9);
+  BOOST_REQUIRE(FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("a"), std::ios::binary);
+    out << a;
+  }));
+  BOOST_REQUIRE_EQUAL(p.proxy.accepted_connections(), 2u);
+  int write_err = 0, close_err = 0;
+  BOOST_REQUIRE(FinishesWithin(60s, [&] {
+    int fd = open(p.Path("m").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return void(write_err = errno);
+    for (size_t off = 0; off < more.size(); off += 1 << 20) {
+      if (off == (12u << 20)) p.proxy.CutNewest();  // striped by now: the extra one
+      if (write(fd, more.data() + off, 1 << 20) < 0) {
+        write_err = errno;
+        break;
+      }
+    }
+    if (close(fd) != 0) close_err = errno;
+  }));
+  BOOST_CHECK_MESSAGE(write_err == EIO || close_err == EIO,
+                      "write " << strerror(write_err) << ", close " << strerror(close_err));
+  bool again = FinishesWithin(60s, [&] {
+    std::ofstream out(p.Path("after"), std::ios::binary);
+    out << "after";
+  });
+  BOOST_REQUIRE(again);
+  BOOST_CHECK_EQUAL(ReadFile(p.local + "/after"), "after");
+  BOOST_CHECK(ReadFile(p.Path("a")) == a);
+  BOOST_CHECK_MESSAGE(p.mount->Log().find("lookup: connection lost") == std::string::npos,
+                      p.mount->Log());
+}
+
 BOOST_AUTO_TEST_CASE(dead_network_fails_with_eio_instead_of_hanging) {
   Proxied p("dead");
   std::ofstream(p.local + "/f") << "x";
