@@ -1,6 +1,7 @@
 #include "sync/backup_file_job.h"
 
 #include <algorithm>
+#include <climits>
 #include <condition_variable>
 #include <mutex>
 #include <string_view>
@@ -35,6 +36,44 @@ BackupFileJob::BackupFileJob(const Repository& repo, LocalFs& local, FileJobConf
     : repo_(repo), fs_(repo.fs()), local_(local), config_(std::move(config)) {
   for (RemoteFs* f : config_.sessions) sessions_.push_back(f);
   if (sessions_.empty()) sessions_.push_back(&fs_);
+  bulk_ = std::make_unique<std::atomic<int>[]>(sessions_.size());
+}
+
+// Holds a session for one file's transfer; a big file's counts in bulk_ while it lives.
+class BackupFileJob::SessionLease {
+ public:
+  SessionLease(std::atomic<int>* bulk, size_t index) : bulk_(bulk), index_(index) {}
+  SessionLease(const SessionLease&) = delete;
+  SessionLease& operator=(const SessionLease&) = delete;
+  ~SessionLease() {
+    if (bulk_) --*bulk_;
+  }
+  size_t index() const { return index_; }
+
+ private:
+  std::atomic<int>* bulk_;  // null for a small file
+  size_t index_;
+};
+
+BackupFileJob::SessionLease BackupFileJob::LeaseSession(uint64_t size) {
+  const size_t n = sessions_.size();
+  const bool big = size >= kBulkMinSize;
+  const size_t start = next_session_++ % n;
+  size_t best = start;
+  int best_load = INT_MAX;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    // Twice the big files in progress, plus one on session 0 for a big file: a big file
+    // takes session 0 only when every other session has as many big files as it.
+    const int load = 2 * bulk_[i].load() + (big && i == 0 && n > 1 ? 1 : 0);
+    if (load < best_load) {
+      best = i;
+      best_load = load;
+    }
+  }
+  if (!big) return SessionLease(nullptr, best);
+  ++bulk_[best];
+  return SessionLease(&bulk_[best], best);
 }
 
 std::string BackupFileJob::NewTmpPath(const char* kind) {
@@ -47,7 +86,8 @@ FileJobOutcome BackupFileJob::Run(const std::string& local, const std::string& r
   FileJobOutcome job;
   FileResult r;
   // The whole file on one session (its handles and copy-data stay together).
-  RemoteFs& fs = *sessions_[next_session_++ % sessions_.size()];
+  const SessionLease lease = LeaseSession(st.size);
+  RemoteFs& fs = *sessions_[lease.index()];
   auto step = TryResume(fs, local, rel, st, e, prev, &r);
   if (step.ok() && *step == Step::kDone) job.reused = true;
   if (step.ok() && *step == Step::kNext && prev) {
@@ -291,6 +331,19 @@ Status BackupFileJob::SetRemoteMeta(RemoteFile& f, uint32_t mode, int64_t mtime,
 
 Status BackupFileJob::SetRemoteMetaAndClose(RemoteFile& f, uint32_t mode, int64_t mtime,
                                             uint32_t uid, uint32_t gid) {
+  if (config_.preserve_owner && !owner_known_) {
+    // The first file finds out whether the server account may set owners (one waited
+    // FSETSTAT); files that get here meanwhile wait for its answer instead of each
+    // asking the same question with a waited request of their own.
+    std::unique_lock<std::mutex> l(owner_mu_);
+    if (!owner_known_) {
+      Status st = SetRemoteMeta(f, mode, mtime, uid, gid);
+      if (st.ok()) owner_known_ = true;
+      l.unlock();
+      SKIFF_RETURN_IF_ERROR(st);
+      return f.Close();
+    }
+  }
   if (config_.preserve_owner && server_sets_owner_) {
     SKIFF_RETURN_IF_ERROR(SetRemoteMeta(f, mode, mtime, uid, gid));
     return f.Close();
@@ -548,8 +601,21 @@ Result<std::optional<FileResult>> BackupFileJob::Transfer(RemoteFs& fs, const st
     failed = matcher ? matcher->Update(*chunk) : writer.Append(*chunk);
   }
   if (failed.ok() && matcher && !at_source) failed = matcher->Finish();
-  if (failed.ok()) failed = writer.Finish(r.size);
-  if (failed.ok()) failed = SetRemoteMetaAndClose(*out, st.mode, st.mtime, st.uid, st.gid);
+  if (failed.ok() && !matcher && writer.write_requests() <= 1 && writer.bytes_sent() == r.size &&
+      writer.FinishSendsNothing(r.size)) {
+    // The whole content went in ONE write at offset 0 of a file this run just created
+    // (every small file): the attributes and the close go right behind it, without
+    // waiting for its answer first, and all three are waited for together (one round
+    // trip less per file). The session runs them in order, so the attributes land after
+    // the write; and if the write failed, the file is shorter than the content (empty or
+    // short), so it never passes for complete (doc/FORMAT.md step 2) even with the
+    // source's mode and mtime. Its error is the one reported.
+    failed = SetRemoteMetaAndClose(*out, st.mode, st.mtime, st.uid, st.gid);
+    if (Status w = writer.Finish(r.size); !w.ok()) failed = w;
+  } else {
+    if (failed.ok()) failed = writer.Finish(r.size);
+    if (failed.ok()) failed = SetRemoteMetaAndClose(*out, st.mode, st.mtime, st.uid, st.gid);
+  }
   if (!failed.ok()) {
     writer.Finish(0).IgnoreError();
     out.reset();

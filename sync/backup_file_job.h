@@ -16,10 +16,15 @@
 // mode are the source's is complete: that is what step 1 relies on. When resuming an
 // interrupted run the path may hold anything, so the upload goes to .skiff/tmp and is
 // renamed into place instead.
-// Sessions: each file's requests go to one of `config.sessions` (round robin; all of a
-// file's handles on the same one), so many small files keep several server processes
-// busy. Work that depends on a directory waits for its creation's reply (BackupEngine),
-// which orders it across sessions.
+// Sessions: each file's requests go to one of `config.sessions` (all of a file's handles
+// on the same one), so many small files keep several server processes busy. A session
+// runs its requests in order, so a small file's requests on a session that is also
+// carrying a big file's writes wait behind megabytes of them: a big file (kBulkMinSize)
+// goes to the session with the fewest big files in progress, avoiding the first one
+// (the repository's own, which carries the directories' creation) while another is
+// free of them, and a small file to a session with the fewest big files in progress
+// (round robin among those). Work that depends on a directory waits for its creation's
+// reply (BackupEngine), which orders it across sessions.
 //
 // Thread-safety: one BackupFileJob serves a whole run; Run and the public helpers may be
 // called from many threads at once. `warn` may be called from any of them (one call per
@@ -32,6 +37,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -48,6 +54,11 @@ namespace skiff::sync {
 // Minimum file size for which signatures are stored and deltas used. Below it a delta
 // saves at most a few KiB and costs a signature round trip.
 inline constexpr uint64_t kDeltaMinSize = 64 * 1024;
+
+// Files of at least this size are "big" for the choice of session (see the file comment):
+// more than one 1 MiB read chunk, so their writes keep several requests of 255 KiB
+// queued on their session for as long as they are read.
+inline constexpr uint64_t kBulkMinSize = 1 << 20;
 
 // What one file became in the snapshot.
 struct FileResult {
@@ -175,9 +186,19 @@ class BackupFileJob {
   LocalFs& local_;
   const FileJobConfig config_;
   std::atomic<bool> server_sets_owner_{true};  // cleared when chown is refused
+  // Set once a file's attributes, owner included, were set or refused (SetRemoteMetaAndClose).
+  std::atomic<bool> owner_known_{false};
+  std::mutex owner_mu_;  // held by the file finding out owner_known_
   std::atomic<uint64_t> tmp_seq_{0};
+  // The index into sessions_ a file of `size` bytes is transferred on (file comment);
+  // for a big file, counted in bulk_ until the SessionLease that holds it ends.
+  class SessionLease;
+  SessionLease LeaseSession(uint64_t size);
+
   std::vector<RemoteFs*> sessions_;  // config_.sessions, or &fs_; fixed after construction
   std::atomic<uint64_t> next_session_{0};
+  // Per session: big files being transferred on it (same size as sessions_).
+  std::unique_ptr<std::atomic<int>[]> bulk_;
   std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
   std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
 };

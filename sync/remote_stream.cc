@@ -104,9 +104,12 @@ Status RemoteStreamWriter::WriteAt(uint64_t offset, std::string_view data) {
       ++shared_->inflight;
     }
     sent_ += n;
+    ++write_requests_;
     end_sent_ = std::max(end_sent_, off + n);
     auto shared = shared_;
-    file_.WriteAsync(off, std::string(piece), [shared](Status st) {
+    // From the caller's bytes: copied into the request before this returns (no copy of
+    // every byte into a string of its own first).
+    file_.WriteAsyncFrom(off, piece, [shared](Status st) {
       std::lock_guard<std::mutex> l(shared->mu);
       --shared->inflight;
       if (!st.ok() && shared->error.ok()) shared->error = st;

@@ -74,6 +74,13 @@ class RemoteStreamWriter {
   Status Finish(uint64_t final_size);
   uint64_t position() const { return position_; }
   uint64_t bytes_sent() const { return sent_; }
+  // Write requests sent so far (a piece of at most `chunk` bytes each).
+  uint64_t write_requests() const { return write_requests_; }
+  // Whether Finish(final_size) would send anything but wait: it sends a size only when
+  // zero chunks were skipped at the end.
+  bool FinishSendsNothing(uint64_t final_size) const {
+    return !skip_zero_ || end_sent_ == final_size;
+  }
 
  private:
   Status WaitBelow(int n);
@@ -85,6 +92,7 @@ class RemoteStreamWriter {
   uint64_t position_ = 0;
   uint64_t sent_ = 0;
   uint64_t end_sent_ = 0;  // end of the furthest chunk actually sent
+  uint64_t write_requests_ = 0;
   struct Shared {
     std::mutex mu;  // guards the fields below
     std::condition_variable cv;

@@ -62,7 +62,19 @@ class RollingChecksum {
   }
   void Update(const uint8_t* p, size_t n) {
     uint32_t a = a_, b = b_;
-    for (size_t i = 0; i < n; ++i) {
+    size_t i = 0;
+    // Four bytes per step: b gains 4a + 4t0 + 3t1 + 2t2 + t3 and a gains t0+..+t3, the
+    // same sums as four single steps (mod 2^32) with a quarter of the dependent additions
+    // (the one-byte loop was 6.7% of the client's CPU in a full backup, `perf record`).
+    for (; i + 4 <= n; i += 4) {
+      const uint32_t t0 = rolling_internal::kByteTable[p[i]];
+      const uint32_t t1 = rolling_internal::kByteTable[p[i + 1]];
+      const uint32_t t2 = rolling_internal::kByteTable[p[i + 2]];
+      const uint32_t t3 = rolling_internal::kByteTable[p[i + 3]];
+      b += 4 * a + 4 * t0 + 3 * t1 + 2 * t2 + t3;
+      a += t0 + t1 + t2 + t3;
+    }
+    for (; i < n; ++i) {
       a += rolling_internal::kByteTable[p[i]];
       b += a;
     }

@@ -145,12 +145,17 @@ void SftpClient::SubmitTraced(Request req, std::string_view payload, Callback cb
   uint64_t bytes = packet.size() + payload.size() + reply_bytes;
   {
     std::unique_lock<std::mutex> l(mu_);
-    if (std::this_thread::get_id() != reader_id_) {
-      window_cv_.wait(l, [&] {
-        return !dead_.ok() || pending_.empty() ||
-               (pending_.size() < opts_.max_requests_in_flight &&
-                bytes_in_flight_ + bytes <= opts_.max_bytes_in_flight);
-      });
+    auto fits = [&](uint64_t b) {
+      return !dead_.ok() || pending_.empty() ||
+             (pending_.size() < opts_.max_requests_in_flight &&
+              bytes_in_flight_ + b <= opts_.max_bytes_in_flight);
+    };
+    if (std::this_thread::get_id() != reader_id_ && !fits(bytes)) {
+      ++window_waiters_;
+      window_cv_.wait(l, [&] { return fits(bytes); });
+      --window_waiters_;
+      // Woken alone (see ReaderLoop): pass the wake on while there is room for more.
+      if (window_waiters_ > 0 && fits(1)) window_cv_.notify_one();
     }
     if (!dead_.ok()) {
       Status st = dead_;
@@ -280,8 +285,10 @@ void SftpClient::ReaderLoop() {
       return;
     }
     Pending p;
+    bool wake = false;
     {
       std::lock_guard<std::mutex> l(mu_);
+      wake = window_waiters_ > 0;
       auto it = pending_.find(id);
       if (it == pending_.end()) {
         // A reply nobody asked for means we lost track of the stream; stop trusting it.
@@ -296,7 +303,10 @@ void SftpClient::ReaderLoop() {
       Fail(Status::Corrupt("SFTP server replied to unknown request id " + std::to_string(id)));
       return;
     }
-    window_cv_.notify_all();
+    // One reply frees one slot: wake one submitter waiting for the window, not all of
+    // them (with every file worker of a backup waiting on one session, each reply woke
+    // dozens of threads of which one could go on); it wakes the next while room is left.
+    if (wake) window_cv_.notify_one();
     p.cb(std::move(r));
   }
 }

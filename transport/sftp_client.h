@@ -138,6 +138,7 @@ class SftpClient {
   std::condition_variable window_cv_;
   std::unordered_map<uint32_t, Pending> pending_;
   uint64_t bytes_in_flight_ = 0;
+  int window_waiters_ = 0;  // submitters blocked on window_cv_
   Status dead_;  // OK while the session lives
 };
 

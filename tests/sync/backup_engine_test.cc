@@ -786,3 +786,264 @@ BOOST_AUTO_TEST_CASE(changed_files_send_only_what_changed_including_signatures) 
   BOOST_TEST(ReadFile(r / "data" / "sub" / "big.bin") == big);
   BOOST_TEST(ReadFile(r / "data" / "touched.txt") == small);
 }
+
+namespace {
+
+// A FaultFs whose files answer writes late: a write's answer (the write itself is done at
+// once) is held until the file's SetStatAsync, CloseAsync or Close, or, for a caller that
+// waits for it before sending those, until a releaser thread gives up after a second (so
+// that behaviour is slow and counted, not hung). Writes to `fail_path` are not done and
+// answer kIo.
+class HeldWriteFs : public FaultFs {
+ public:
+  explicit HeldWriteFs(RemoteFs& inner, std::string fail_path = "")
+      : FaultFs(inner), fail_path_(std::move(fail_path)), releaser_([this] { ReleaseLate(); }) {}
+  ~HeldWriteFs() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    releaser_.join();
+  }
+  // SetStatAsync calls on a file with a write still unanswered / writes whose answer
+  // the releaser had to give (the caller waited for it).
+  std::atomic<int> meta_with_write_pending{0};
+  std::atomic<int> released_late{0};
+
+  class File : public RemoteFile {
+   public:
+    File(std::unique_ptr<RemoteFile> f, HeldWriteFs& fs, bool fail)
+        : f_(std::move(f)), fs_(fs), fail_(fail) {}
+    ~File() override { fs_.Release(this); }
+    Result<std::string> Read(uint64_t o, uint32_t n) override { return f_->Read(o, n); }
+    Status Write(uint64_t o, std::string_view d) override { return f_->Write(o, d); }
+    void ReadAsync(uint64_t o, uint32_t n, ReadCallback cb) override {
+      f_->ReadAsync(o, n, std::move(cb));
+    }
+    void WriteAsync(uint64_t o, std::string d, DoneCallback cb) override {
+      Status st = fail_ ? Status::Io("injected: write failed") : f_->Write(o, d);
+      fs_.Hold(this, [cb = std::move(cb), st] { cb(st); });
+    }
+    Result<FileAttr> Stat() override { return f_->Stat(); }
+    Status SetStat(const FileAttr& a) override { return f_->SetStat(a); }
+    void SetStatAsync(const FileAttr& a, DoneCallback cb) override {
+      if (fs_.Release(this) > 0) ++fs_.meta_with_write_pending;
+      f_->SetStatAsync(a, std::move(cb));
+    }
+    Status Sync() override { return f_->Sync(); }
+    Status Close() override {
+      fs_.Release(this);
+      return f_->Close();
+    }
+    void CloseAsync(DoneCallback cb) override {
+      fs_.Release(this);
+      f_->CloseAsync(std::move(cb));
+    }
+
+   private:
+    std::unique_ptr<RemoteFile> f_;
+    HeldWriteFs& fs_;
+    const bool fail_;
+  };
+  Result<std::unique_ptr<RemoteFile>> Open(const std::string& p, uint32_t f, uint32_t m) override {
+    SKIFF_ASSIGN_OR_RETURN(auto file, FaultFs::Open(p, f, m));
+    return std::unique_ptr<RemoteFile>(new File(std::move(file), *this, p == fail_path_));
+  }
+
+ private:
+  struct Held {
+    const File* file;
+    std::function<void()> answer;
+    std::chrono::steady_clock::time_point since;
+  };
+  void Hold(const File* file, std::function<void()> answer) {
+    std::lock_guard<std::mutex> l(mu_);
+    held_.push_back({file, std::move(answer), std::chrono::steady_clock::now()});
+  }
+  // Answers `file`'s held writes; returns how many there were.
+  int Release(const File* file) {
+    std::vector<std::function<void()>> out;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto it = held_.begin(); it != held_.end();) {
+        if (it->file == file) {
+          out.push_back(std::move(it->answer));
+          it = held_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& a : out) a();
+    return static_cast<int>(out.size());
+  }
+  void ReleaseLate() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stop_) {
+      cv_.wait_for(l, std::chrono::milliseconds(50));
+      std::vector<std::function<void()>> out;
+      const auto now = std::chrono::steady_clock::now();
+      for (auto it = held_.begin(); it != held_.end();) {
+        if (stop_ || now - it->since > std::chrono::seconds(1)) {
+          out.push_back(std::move(it->answer));
+          it = held_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      released_late += static_cast<int>(out.size());
+      l.unlock();
+      for (auto& a : out) a();
+      l.lock();
+    }
+  }
+
+  const std::string fail_path_;
+  std::mutex mu_;  // guards held_ and stop_
+  std::condition_variable cv_;
+  std::vector<Held> held_;
+  bool stop_ = false;
+  std::thread releaser_;  // last: started after the members it uses
+};
+
+}  // namespace
+
+// A small file's content goes in one write, and its attributes and close are sent right
+// behind it without waiting for the write's answer (one round trip less per file).
+BOOST_AUTO_TEST_CASE(small_files_attributes_follow_their_write_without_waiting) {
+  Fixture f;
+  constexpr int kSmall = 20;
+  fs::create_directories(f.src / "few");
+  for (int i = 0; i < kSmall; ++i)
+    WriteFile(f.src / "few" / std::to_string(i), RandomBytes(100 + i * 50, 40 + i));
+  HeldWriteFs held(f.mem);
+  auto s1 = f.Backup(held);
+  BOOST_REQUIRE_MESSAGE(s1.ok(), s1.status().ToString());
+  // small.txt, hard.txt's first name... : every file of one write; the big ones (several
+  // writes) wait for theirs first, and the manifest is not a file of the tree.
+  BOOST_TEST(held.meta_with_write_pending.load() >= kSmall + 1);
+  BOOST_TEST(held.released_late.load() < 20, "late " << held.released_late.load());
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+// The write of such a file fails: its error ends the run (not the close's success), no
+// snapshot is published, the file does not stay in the tree looking complete, and the
+// next run completes the snapshot.
+BOOST_AUTO_TEST_CASE(small_file_whose_write_fails_is_not_kept_and_the_error_is_reported) {
+  Fixture f;
+  HeldWriteFs held(f.mem, "/repo/snapshots/.incomplete/data/small.txt");
+  auto s1 = f.Backup(held);
+  BOOST_REQUIRE(!s1.ok());
+  BOOST_TEST(s1.status().ToString().find("injected: write failed") != std::string::npos,
+             s1.status().ToString());
+  auto repo = Repository::Open(f.mem, "/repo", false);
+  BOOST_REQUIRE(repo.ok());
+  BOOST_TEST(repo->ListSnapshots().value().empty());
+  auto a = f.mem.Lstat("/repo/snapshots/.incomplete/data/small.txt");
+  BOOST_TEST((!a.ok() || a->size != 6u), "a torn small.txt looks complete");
+  auto s2 = f.Backup(f.mem);
+  BOOST_REQUIRE_MESSAGE(s2.ok(), s2.status().ToString());
+  BOOST_TEST(s2->resumed);
+  auto rs = f.Restore("latest", f.dir / "restore");
+  BOOST_REQUIRE_MESSAGE(rs.ok(), rs.status().ToString());
+  BOOST_TEST(rs->errors == 0u);
+  f.ExpectSameTree(f.src, f.dir / "restore" / "data");
+}
+
+namespace {
+
+// A FaultFs that counts the files opened for writing on it and holds every open of a
+// path containing "big" until Unblock (or 30 s, so a regression fails, not hangs).
+class BlockBigFs : public FaultFs {
+ public:
+  using FaultFs::FaultFs;
+  Result<std::unique_ptr<RemoteFile>> Open(const std::string& p, uint32_t f, uint32_t m) override {
+    if (f & OpenFlags::kWrite) {
+      std::unique_lock<std::mutex> l(mu_);
+      opened.push_back(p);
+      if (p.find("big") != std::string::npos) {
+        ++blocked_;
+        cv_.notify_all();
+        cv_.wait_for(l, std::chrono::seconds(30), [&] { return unblocked_; });
+      }
+    }
+    return FaultFs::Open(p, f, m);
+  }
+  void WaitBlocked() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::seconds(30), [&] { return blocked_ > 0; });
+  }
+  void Unblock() {
+    std::lock_guard<std::mutex> l(mu_);
+    unblocked_ = true;
+    cv_.notify_all();
+  }
+  std::vector<std::string> Opened() {
+    std::lock_guard<std::mutex> l(mu_);
+    return opened;
+  }
+
+ private:
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  int blocked_ = 0;
+  bool unblocked_ = false;
+  std::vector<std::string> opened;
+};
+
+}  // namespace
+
+// While a big file is being written on one session, small files go to the sessions that
+// carry no big file (a session runs its requests in order: theirs would wait behind the
+// big file's writes), and the big file avoids the first session (which creates the
+// directories) while another is free.
+BOOST_AUTO_TEST_CASE(small_files_avoid_the_session_of_a_big_file_in_progress) {
+  Fixture f;
+  WriteFile(f.src / "big.img", RandomBytes(2 << 20, 50));
+  for (int i = 0; i < 6; ++i) WriteFile(f.src / ("s" + std::to_string(i)), "small");
+  auto repo = Repository::Open(f.mem, "/repo", true);
+  BOOST_REQUIRE(repo.ok());
+  BOOST_REQUIRE(f.mem.Mkdir(repo->IncompleteDir(), 0700).ok());
+  BOOST_REQUIRE(f.mem.Mkdir(repo->IncompleteDir() + "/data", 0700).ok());
+  BlockBigFs first(f.mem), second(f.mem), third(f.mem);
+  FileJobConfig c;
+  c.incomplete_dir = repo->IncompleteDir();
+  c.sessions = {&first, &second, &third};
+  c.warn = [](const std::string&) {};
+  BackupFileJob job(*repo, f.local, c);
+  auto run = [&](const std::string& name) {
+    auto st = f.local.Lstat((f.src / name).string());
+    BOOST_REQUIRE(st.ok());
+    ManifestEntry e;
+    e.type = EntryType::kFile;
+    e.path = "data/" + name;
+    return job.Run((f.src / name).string(), e.path, *st, e, std::nullopt);
+  };
+  FileJobOutcome big_out;
+  std::thread big([&] { big_out = run("big.img"); });
+  // Whichever session the big file took (not the first), it is blocked there.
+  second.WaitBlocked();
+  std::vector<FileJobOutcome> small;
+  for (int i = 0; i < 6; ++i) small.push_back(run("s" + std::to_string(i)));
+  second.Unblock();
+  third.Unblock();
+  first.Unblock();
+  big.join();
+  BOOST_TEST(big_out.status.ok(), big_out.status.ToString());
+  BOOST_TEST(big_out.result.has_value());
+  for (const auto& o : small) BOOST_TEST((o.status.ok() && o.result.has_value()));
+  auto small_files = [](BlockBigFs& s) {
+    size_t n = 0;
+    for (const auto& p : s.Opened()) n += p.find("/data/s") != std::string::npos;
+    return n;
+  };
+  BOOST_TEST(small_files(first) + small_files(third) == 6u);
+  BOOST_TEST(small_files(first) >= 1u);
+  BOOST_TEST(small_files(third) >= 1u);
+  BOOST_TEST(small_files(second) == 0u);
+  BOOST_TEST(second.Opened().front() == repo->IncompleteDir() + "/data/big.img");
+}

@@ -37,6 +37,25 @@ BOOST_AUTO_TEST_CASE(update_in_pieces_equals_one_update) {
   BOOST_TEST(r.count() == data.size());
 }
 
+// Update takes four bytes per step: every length (and so every remainder) must give the
+// sums of the one-byte definition, also when appended to a window that is not empty.
+BOOST_AUTO_TEST_CASE(update_equals_the_one_byte_definition_at_every_length) {
+  const std::string data = delta_test::RandomBytes(4, 64);
+  for (size_t head = 0; head < 3; ++head) {
+    for (size_t n = 0; n + head <= data.size(); ++n) {
+      uint32_t a = 0, b = 0;
+      for (size_t i = 0; i < head + n; ++i) {
+        a += rolling_internal::kByteTable[static_cast<uint8_t>(data[i])];
+        b += a;
+      }
+      RollingChecksum r;
+      r.Update(std::string_view(data).substr(0, head));
+      r.Update(std::string_view(data).substr(head, n));
+      BOOST_TEST(r.Digest() == ((a & 0xffffu) | (b << 16)), "head " << head << " n " << n);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(digest_is_pinned_because_it_is_stored_on_servers) {
   // Changing the table or formula silently breaks every stored signature: bump the
   // signature format version instead, then update these values.
