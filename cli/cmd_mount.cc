@@ -61,6 +61,9 @@ constexpr char kUsage[] =
     "  write_conns=N        ...and over N SSH connections: the file's own and N-1 more,\n"
     "                       opened for striping (1..16, default 1); spreads encryption\n"
     "                       over more threads here and sshd processes on the server\n"
+    "  write_sync_mb=M      striped write: an unwaited fsync on the server every M MiB,\n"
+    "                       so its disk writeback overlaps the transfer (0..4096,\n"
+    "                       default 16; 0 = off)\n"
     "\n"
     "An -o item written Name=value with a capital first letter is an ssh option\n"
     "(e.g. -o ServerAliveInterval=15,Port=2222), as with sshfs.\n";

@@ -119,6 +119,12 @@ Status ApplyOne(const std::string& opt, MountOptions& o) {
     o.write_channels = static_cast<uint32_t>(n);
     return Status::Ok();
   }
+  if (name == "write_sync_mb") {
+    SKIFF_ASSIGN_OR_RETURN(uint64_t n, ParseUint(name, value));
+    if (n > 4096) return Status::Invalid("option write_sync_mb=" + value + ": must be 0..4096");
+    o.write_sync_every = n << 20;
+    return Status::Ok();
+  }
   if (name == "write_conns") {
     SKIFF_ASSIGN_OR_RETURN(uint64_t n, ParseUint(name, value));
     if (n < 1 || n > 16) return Status::Invalid("option write_conns=" + value + ": must be 1..16");

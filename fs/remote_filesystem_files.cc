@@ -310,6 +310,7 @@ WriteBehind::StripeConfig RemoteFilesystem::StripesFor(uint64_t ino, std::shared
   if (opts_.write_channels <= 1 || !open_session_) return c;
   c.handles = opts_.write_channels;
   c.after_bytes = opts_.stripe_after_bytes;
+  c.sync_every = opts_.write_sync_every;
   uint32_t extra = opts_.write_channels - 1;
   c.open = [this, ino, fs = std::move(fs), extra] { return OpenStripes(ino, fs, extra); };
   return c;

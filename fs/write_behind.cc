@@ -77,6 +77,7 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
       ++st->writes_in_flight;
       st->dirty = true;
       st->flushed = false;
+      if (st->mode == Mode::kStriped) st->since_sync += n;
     }
     // Outside the lock: the completion may run inline on this thread. The bytes are
     // copied before WriteAsyncFrom returns (for SFTP straight into the channel).
@@ -98,7 +99,45 @@ Status WriteBehind::Write(uint64_t offset, std::string_view data) {
     });
     done += n;
   }
+  if (config_.sync_every > 0) MaybeSyncEarly();
   return Status::Ok();
+}
+
+void WriteBehind::MaybeSyncEarly() {
+  std::shared_ptr<State> st = state_;
+  RemoteFile* file;
+  {
+    std::lock_guard<std::mutex> l(st->mu);
+    if (st->mode != Mode::kStriped || st->syncing || st->sync_off || !st->error.ok() ||
+        st->since_sync < config_.sync_every)
+      return;
+    st->since_sync = 0;
+    st->syncing = true;
+    ++st->in_flight;
+    file = files_[st->next_sync++ % files_.size()];
+  }
+  // The destructor waits for in_flight == 0, so `file` outlives the task.
+  const bool extra = file != file_;
+  auto task = [st, file, extra] {
+    Status s = file->Sync();
+    {
+      std::lock_guard<std::mutex> l(st->mu);
+      if (s.Is(Code::kUnsupported)) {
+        st->sync_off = true;
+      } else if (!s.ok() && st->error.ok()) {
+        st->error = s.WithContext("early writeback fsync");
+        st->error_on_extra = extra;
+      }
+      st->syncing = false;
+      --st->in_flight;
+    }
+    st->cv.notify_all();
+  };
+  if (pool_) {
+    pool_->Run(std::move(task));
+  } else {
+    std::thread(std::move(task)).detach();
+  }
 }
 
 bool WriteBehind::SetStatBehind(const FileAttr& attr) {

@@ -41,6 +41,13 @@ struct WriteStripe {
 struct WriteStripeConfig {
   uint32_t handles = 1;  // total, including the primary; <= 1 turns striping off
   uint64_t after_bytes = 8ull << 20;
+  // Early writeback: once striped, after every `sync_every` bytes queued an
+  // fsync@openssh.com is sent on one handle (in turn) without waiting for it, so the
+  // server writes the file's dirty pages out while the transfer goes on instead of all
+  // at the final fsync (sftp-server has no other way to start writeback). It counts as
+  // in flight (Drain waits for it) and its failure is sticky like a write's; at most
+  // one is outstanding; a server without the extension turns it off. 0 = off.
+  uint64_t sync_every = 0;
   // Opens handles - 1 extra handles (all or an error). Called at most once, on a
   // writing thread, with no lock held.
   std::function<Result<std::vector<WriteStripe>>()> open;
@@ -112,10 +119,16 @@ class WriteBehind {
     Mode mode = Mode::kSingle;
     uint64_t seq_next = 0;  // where a sequential stream would write next
     uint64_t seq_run = 0;   // bytes written sequentially up to seq_next
+    uint64_t since_sync = 0;  // bytes queued (striped) since the last early fsync
+    bool syncing = false;     // an early fsync is outstanding
+    bool sync_off = false;    // the server lacks fsync@openssh.com
+    size_t next_sync = 0;     // handle the next early fsync goes to
   };
   // Starts striping if the stream qualifies (called by Write before queueing).
   void MaybeStripe(uint64_t offset, size_t size);
   RemoteFile* FileFor(uint64_t offset) const;  // with st->mu held, mode settled
+  // Sends an early fsync if due (config_.sync_every); called by Write, no lock held.
+  void MaybeSyncEarly();
 
   RemoteFile* file_;
   const uint32_t max_write_;

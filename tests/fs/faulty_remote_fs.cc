@@ -50,6 +50,7 @@ class FaultyRemoteFs::File : public RemoteFile {
   Status Sync() override {
     SKIFF_RETURN_IF_ERROR(fs_->Gate());
     fs_->CountSync();
+    SKIFF_RETURN_IF_ERROR(fs_->fail_syncs());
     return inner_->Sync();
   }
   Status Close() override {

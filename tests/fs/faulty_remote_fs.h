@@ -2,6 +2,7 @@
 //   set_lost(true)       every call (and every call on files opened through it) fails
 //                        with kConnectionLost, as after a dropped connection
 //   set_fail_writes(s)   WriteAsync/Write complete with status `s`
+//   set_fail_syncs(s)    Sync (fsync@openssh.com) on its files returns `s`
 // It also counts calls by kind (reads with the bytes asked for, writes, syncs) and
 // records which threads made fsetstat calls (file_setstat_threads) and how many
 // fsetstats and closes were handed over without waiting (SetStatAsync, CloseAsync).
@@ -33,6 +34,14 @@ class FaultyRemoteFs : public RemoteFs {
   Status fail_writes() const {
     std::lock_guard<std::mutex> l(mu_);
     return fail_writes_;
+  }
+  void set_fail_syncs(Status s) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_syncs_ = std::move(s);
+  }
+  Status fail_syncs() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return fail_syncs_;
   }
   uint64_t calls() const { return calls_; }
   uint64_t read_requests() const { return read_requests_; }
@@ -85,6 +94,7 @@ class FaultyRemoteFs : public RemoteFs {
   std::atomic<bool> lost_{false};
   mutable std::mutex mu_;
   Status fail_writes_;               // guarded by mu_
+  Status fail_syncs_;                // guarded by mu_
   std::set<pid_t> setstat_threads_;  // guarded by mu_
   std::atomic<uint64_t> calls_{0}, read_requests_{0}, read_bytes_{0}, stats_{0}, writes_{0},
       syncs_{0}, setstat_async_{0}, close_async_{0};

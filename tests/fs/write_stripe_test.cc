@@ -24,16 +24,19 @@ namespace {
 constexpr uint64_t kRoot = 1;
 constexpr size_t kMiB = 1 << 20;
 
-skiff::fs::MountOptions StripeOptions(uint32_t channels) {
+skiff::fs::MountOptions StripeOptions(uint32_t channels, uint64_t sync_every) {
   skiff::fs::MountOptions o;
   o.write_channels = channels;
   o.stripe_after_bytes = 2 * kMiB;
+  o.write_sync_every = sync_every;
   return o;
 }
 
 // A fixture whose session opener hands out FaultyRemoteFs siblings on the same server.
 struct StripeFixture : FsFixture {
-  explicit StripeFixture(uint32_t channels = 3) : FsFixture(StripeOptions(channels)) {
+  // sync_every: MountOptions::write_sync_every (0 = no early writeback fsyncs).
+  explicit StripeFixture(uint32_t channels = 3, uint64_t sync_every = 0)
+      : FsFixture(StripeOptions(channels, sync_every)) {
     filesystem->set_session_opener(
         [this](const std::shared_ptr<RemoteFs>& primary) -> Result<std::shared_ptr<RemoteFs>> {
           std::lock_guard<std::mutex> l(mu);
@@ -194,6 +197,63 @@ BOOST_AUTO_TEST_CASE(setattr_behind_striped_writes_lands_after_them) {
   BOOST_REQUIRE(st.ok());
   BOOST_CHECK_EQUAL(st->mtime, 1234567);
   BOOST_CHECK(f.ServerContent("/m/t") == model);
+}
+
+uint64_t SyncsEverywhere(StripeFixture& f) {
+  uint64_t n = f.faulty->sync_calls();
+  for (auto& sib : f.siblings) n += sib->sync_calls();
+  return n;
+}
+
+BOOST_AUTO_TEST_CASE(a_long_striped_write_syncs_early_and_keeps_the_data) {
+  StripeFixture f(3, 4 * kMiB);
+  uint64_t fh = f.CreateFile("w");
+  std::string model;
+  WriteIn(f, fh, 0, RandomBytes(26 * kMiB, 9), kMiB, model);
+  Status fl = f.filesystem->Flush(fh);  // waits for the early fsyncs too
+  BOOST_CHECK_MESSAGE(fl.ok(), fl.ToString());
+  // Striped from 2 MiB on: 24 MiB striped, one fsync per 4 MiB unless one was still
+  // outstanding; at least one, at most six.
+  uint64_t early = SyncsEverywhere(f);
+  BOOST_CHECK_GE(early, 1u);
+  BOOST_CHECK_LE(early, 6u);
+  BOOST_CHECK_EQUAL(f.opens, 2);
+  (void)f.filesystem->Release(fh);
+  f.filesystem->WaitForBackgroundCloses();
+  BOOST_CHECK(f.ServerContent("/m/w") == model);
+  // Off: no fsync the caller did not ask for.
+  StripeFixture g(3, 0);
+  uint64_t gh = g.CreateFile("w");
+  std::string gmodel;
+  WriteIn(g, gh, 0, RandomBytes(26 * kMiB, 9), kMiB, gmodel);
+  BOOST_CHECK(g.filesystem->Flush(gh).ok());
+  BOOST_CHECK_EQUAL(SyncsEverywhere(g), 0u);
+  (void)g.filesystem->Release(gh);
+  g.filesystem->WaitForBackgroundCloses();
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_early_sync_surfaces_at_flush_and_sticks) {
+  StripeFixture f(3, 2 * kMiB);
+  uint64_t fh = f.CreateFile("e");
+  std::string model;
+  WriteIn(f, fh, 0, RandomBytes(3 * kMiB, 5), kMiB, model);
+  BOOST_REQUIRE_EQUAL(f.siblings.size(), 2u);
+  Status eio(Code::kIo, "injected: fsync failed");
+  f.faulty->set_fail_syncs(eio);
+  for (auto& sib : f.siblings) sib->set_fail_syncs(eio);
+  // Every write is acknowledged; only the early fsyncs fail. write() may still succeed.
+  for (uint64_t off = 3 * kMiB; off < 12 * kMiB; off += kMiB)
+    (void)f.filesystem->Write(fh, off, RandomBytes(kMiB, 6));
+  Status fl = f.filesystem->Flush(fh);
+  BOOST_CHECK_GE(SyncsEverywhere(f), 1u);
+  BOOST_CHECK_MESSAGE(fl.Is(Code::kIo), fl.ToString());
+  BOOST_CHECK_MESSAGE(fl.ToString().find("early writeback fsync") != std::string::npos,
+                      fl.ToString());
+  f.faulty->set_fail_syncs(Status::Ok());
+  for (auto& sib : f.siblings) sib->set_fail_syncs(Status::Ok());
+  BOOST_CHECK(f.filesystem->Fsync(fh, false).Is(Code::kIo));  // sticky
+  (void)f.filesystem->Release(fh);
+  f.filesystem->WaitForBackgroundCloses();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
