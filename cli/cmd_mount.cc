@@ -63,7 +63,7 @@ constexpr char kUsage[] =
     "                       over more threads here and sshd processes on the server\n"
     "  write_sync_mb=M      striped write: an unwaited fsync on the server every M MiB,\n"
     "                       so its disk writeback overlaps the transfer (0..4096,\n"
-    "                       default 16; 0 = off)\n"
+    "                       default 0 = off)\n"
     "\n"
     "An -o item written Name=value with a capital first letter is an ssh option\n"
     "(e.g. -o ServerAliveInterval=15,Port=2222), as with sshfs.\n";

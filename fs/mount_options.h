@@ -55,11 +55,11 @@ struct MountOptions {
   uint32_t write_channels = 4;
   uint64_t stripe_after_bytes = 4ull << 20;
   // Early writeback of a striped file (WriteStripeConfig::sync_every): an unwaited
-  // fsync@openssh.com after every this many bytes; 0 = off. 16 MiB: 1 GiB dd conv=fsync
-  // to a server disk, interleaved at load 8-12, medians 3.29 / 3.04 s vs 3.59 / 3.87 s
-  // off (the final fsync 0.02-0.05 s instead of 0.4-0.57 s); 64 and 8 MiB paid less
-  // (doc/SEMANTICS.md §6).
-  uint64_t write_sync_every = 16ull << 20;
+  // fsync@openssh.com after every this many bytes; 0 = off. Off by default: at 16 MiB the
+  // final fsync of 1 GiB dd conv=fsync to a server disk drops from 0.4-0.57 s to
+  // 0.02-0.12 s, but the whole write was faster in 4 interleaved rounds and slower in 1
+  // (load 6-15; doc/SEMANTICS.md §6), which supports no default.
+  uint64_t write_sync_every = 0;
   // The SSH connections a striped file's sessions are spread over: its own and
   // write_conns - 1 more, opened for striping once per connection and kept. One SSH
   // connection is one I/O thread here and one sshd process on the server, each doing
