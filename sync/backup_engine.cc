@@ -36,7 +36,12 @@ namespace {
 // workers 15.5 s, 64 workers 4.9 s (rsync 1.9 s). The SFTP client caps
 // what is in flight (64 requests / 16 MiB), so more workers than that gain nothing.
 // Memory: a worker holds at most one 1 MiB read chunk; its writes wait in the client.
-constexpr int kFileWorkers = 64;
+// 32 since unchanged files' links and a small file's FSETSTAT+CLOSE stopped holding a
+// worker: the full backup of bench/lib.sh's data set (scale 1, /tmp/s6-backup2/ab_full.sh,
+// interleaved, load 9.5-11.5 on 2 cores) took 3.90 4.24 4.05 s with 64, 3.16 3.23 3.35 s
+// with 32, 3.25 3.35 2.97 s with 16; the client's context switches (perf stat, 2 runs)
+// 85-87 k with 64, 49-55 k with 32.
+constexpr int kFileWorkers = 32;
 // Outstanding entries (including finished ones waiting for an earlier one). Big files
 // sort first in the benchmark's tree (app.log, bin1, bin2 before small/): with 1024 the
 // scan stopped behind their server-side copies with one request in flight (SFTP trace of

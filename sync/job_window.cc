@@ -20,7 +20,19 @@ JobWindow::~JobWindow() {
   for (auto& t : threads_) t.join();
   // A started async job's Complete still refers to this window.
   std::unique_lock<std::mutex> l(mu_);
+  dtor_waiting_ = true;
   done_cv_.wait(l, [&] { return async_open_ == 0; });
+}
+
+void JobWindow::MarkDone(Item& item, bool async) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    item.done = true;
+    if (async) --async_open_;
+    wake = waiting_for_ == &item || (dtor_waiting_ && async_open_ == 0);
+  }
+  if (wake) done_cv_.notify_all();
 }
 
 void JobWindow::WorkerLoop() {
@@ -35,22 +47,11 @@ void JobWindow::WorkerLoop() {
       if (item->async_work) ++async_open_;
     }
     if (item->async_work) {
-      item->async_work([this, item] {
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          item->done = true;
-          --async_open_;
-        }
-        done_cv_.notify_all();
-      });
+      item->async_work([this, item] { MarkDone(*item, true); });
       continue;
     }
     item->work();
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      item->done = true;
-    }
-    done_cv_.notify_all();
+    MarkDone(*item, false);
   }
 }
 
@@ -94,7 +95,9 @@ Status JobWindow::RunFinishers(size_t keep) {
       std::unique_lock<std::mutex> l(mu_);
       if (!front->done) {
         if (order_.size() <= keep) break;
+        waiting_for_ = front.get();
         done_cv_.wait(l, [&] { return front->done; });
+        waiting_for_ = nullptr;
       }
     }
     order_.pop_front();

@@ -429,7 +429,7 @@ class AsyncLinkFs : public FaultFs, public AsyncHardlinkFs {
 // any is answered (no worker waits for one), and the snapshot is complete.
 BOOST_AUTO_TEST_CASE(unchanged_files_links_are_asked_for_without_waiting) {
   Fixture f;
-  constexpr size_t kMany = 300;  // > the engine's 64 file workers
+  constexpr size_t kMany = 300;  // > the engine's 32 file workers (kFileWorkers)
   fs::create_directories(f.src / "many");
   for (size_t i = 0; i < kMany; ++i) WriteFile(f.src / "many" / std::to_string(i), "x");
   auto s1 = f.Backup(f.mem);
