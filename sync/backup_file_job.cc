@@ -1,7 +1,6 @@
 #include "sync/backup_file_job.h"
 
 #include <algorithm>
-#include <climits>
 #include <condition_variable>
 #include <mutex>
 #include <string_view>
@@ -36,44 +35,27 @@ BackupFileJob::BackupFileJob(const Repository& repo, LocalFs& local, FileJobConf
     : repo_(repo), fs_(repo.fs()), local_(local), config_(std::move(config)) {
   for (RemoteFs* f : config_.sessions) sessions_.push_back(f);
   if (sessions_.empty()) sessions_.push_back(&fs_);
-  bulk_ = std::make_unique<std::atomic<int>[]>(sessions_.size());
+  picker_ = std::make_unique<SessionPicker>(sessions_.size());
 }
 
-// Holds a session for one file's transfer; a big file's counts in bulk_ while it lives.
+// Holds a session for one file's transfer; a big file counts in the picker while it lives.
 class BackupFileJob::SessionLease {
  public:
-  SessionLease(std::atomic<int>* bulk, size_t index) : bulk_(bulk), index_(index) {}
+  SessionLease(SessionPicker& picker, uint64_t size)
+      : picker_(picker), size_(size), index_(picker.Pick(size)) {}
   SessionLease(const SessionLease&) = delete;
   SessionLease& operator=(const SessionLease&) = delete;
-  ~SessionLease() {
-    if (bulk_) --*bulk_;
-  }
+  ~SessionLease() { picker_.Done(index_, size_); }
   size_t index() const { return index_; }
 
  private:
-  std::atomic<int>* bulk_;  // null for a small file
+  SessionPicker& picker_;
+  uint64_t size_;
   size_t index_;
 };
 
 BackupFileJob::SessionLease BackupFileJob::LeaseSession(uint64_t size) {
-  const size_t n = sessions_.size();
-  const bool big = size >= kBulkMinSize;
-  const size_t start = next_session_++ % n;
-  size_t best = start;
-  int best_load = INT_MAX;
-  for (size_t k = 0; k < n; ++k) {
-    const size_t i = (start + k) % n;
-    // Twice the big files in progress, plus one on session 0 for a big file: a big file
-    // takes session 0 only when every other session has as many big files as it.
-    const int load = 2 * bulk_[i].load() + (big && i == 0 && n > 1 ? 1 : 0);
-    if (load < best_load) {
-      best = i;
-      best_load = load;
-    }
-  }
-  if (!big) return SessionLease(nullptr, best);
-  ++bulk_[best];
-  return SessionLease(&bulk_[best], best);
+  return SessionLease(*picker_, size);
 }
 
 std::string BackupFileJob::NewTmpPath(const char* kind) {

@@ -19,7 +19,7 @@
 // Sessions: each file's requests go to one of `config.sessions` (all of a file's handles
 // on the same one), so many small files keep several server processes busy. A session
 // runs its requests in order, so a small file's requests on a session that is also
-// carrying a big file's writes wait behind megabytes of them: a big file (kBulkMinSize)
+// carrying a big file's writes wait behind megabytes of them: a big file (kBigFileSize)
 // goes to the session with the fewest big files in progress, avoiding the first one
 // (the repository's own, which carries the directories' creation) while another is
 // free of them, and a small file to a session with the fewest big files in progress
@@ -44,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "sync/session_picker.h"
 #include "sync/local_fs.h"
 #include "sync/manifest.h"
 #include "sync/repository.h"
@@ -54,11 +55,6 @@ namespace skiff::sync {
 // Minimum file size for which signatures are stored and deltas used. Below it a delta
 // saves at most a few KiB and costs a signature round trip.
 inline constexpr uint64_t kDeltaMinSize = 64 * 1024;
-
-// Files of at least this size are "big" for the choice of session (see the file comment):
-// more than one 1 MiB read chunk, so their writes keep several requests of 255 KiB
-// queued on their session for as long as they are read.
-inline constexpr uint64_t kBulkMinSize = 1 << 20;
 
 // What one file became in the snapshot.
 struct FileResult {
@@ -191,14 +187,13 @@ class BackupFileJob {
   std::mutex owner_mu_;  // held by the file finding out owner_known_
   std::atomic<uint64_t> tmp_seq_{0};
   // The index into sessions_ a file of `size` bytes is transferred on (file comment);
-  // for a big file, counted in bulk_ until the SessionLease that holds it ends.
+  // for a big file, counted in picker_ until the SessionLease that holds it ends.
   class SessionLease;
   SessionLease LeaseSession(uint64_t size);
 
   std::vector<RemoteFs*> sessions_;  // config_.sessions, or &fs_; fixed after construction
-  std::atomic<uint64_t> next_session_{0};
-  // Per session: big files being transferred on it (same size as sessions_).
-  std::unique_ptr<std::atomic<int>[]> bulk_;
+  std::atomic<uint64_t> next_session_{0};  // round robin of the links' sessions
+  std::unique_ptr<SessionPicker> picker_;  // over sessions_
   std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
   std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
 };

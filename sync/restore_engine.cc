@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <atomic>
-#include <climits>
 #include <map>
 #include <memory>
 #include <set>
@@ -37,11 +36,6 @@ constexpr size_t kMaxPendingEntries = 8192;
 // client's window (64 requests, 16 MiB) for the small files' requests. At 32, two long
 // files filled the window and every reply woke all the workers blocked on it.
 constexpr int kReadDepth = 16;
-// Files of at least this size are "big" for the choice of session: more than a few
-// reads, so for as long as they are read their replies (up to kReadDepth x 255 KiB)
-// queue ahead of whatever else the session carries (RestoreSessionPicker).
-constexpr uint64_t kBigFileSize = 1 << 20;
-
 LocalMeta MetaOf(const ManifestEntry& e, bool owner) {
   LocalMeta m;
   m.mode = e.mode;
@@ -53,30 +47,6 @@ LocalMeta MetaOf(const ManifestEntry& e, bool owner) {
 }
 
 }  // namespace
-
-size_t RestoreSessionPicker::Pick(uint64_t size) {
-  const size_t n = n_;
-  const bool big = size >= kBigFileSize;
-  const size_t start = next_++ % n;
-  size_t best = start;
-  int best_load = INT_MAX;
-  for (size_t k = 0; k < n; ++k) {
-    const size_t i = (start + k) % n;
-    // Big files in progress; a big file avoids session 0 (which also streams the
-    // manifest) while another session has no more big files than it.
-    const int load = 2 * big_[i].load() + (big && i == 0 && n > 1 ? 1 : 0);
-    if (load < best_load) {
-      best = i;
-      best_load = load;
-    }
-  }
-  if (big) ++big_[best];
-  return best;
-}
-
-void RestoreSessionPicker::Done(size_t session, uint64_t size) {
-  if (size >= kBigFileSize) --big_[session];
-}
 
 bool RestoreSelected(const std::vector<std::string>& patterns, const std::string& path) {
   if (patterns.empty()) return true;
@@ -207,7 +177,7 @@ Result<RestoreStats> RestoreEngine::Run() {
   };
 
   const std::vector<RemoteFs*> sessions = FileSessions(repo_.fs(), opts_.sessions);
-  RestoreSessionPicker picker(sessions.size());
+  SessionPicker picker(sessions.size());
   // Files are restored by the window's workers; everything else, and every finisher,
   // runs here in manifest order. Declared after everything the jobs use.
   JobWindow window(kRestoreWorkers, kMaxPendingEntries);
@@ -284,7 +254,7 @@ Result<RestoreStats> RestoreEngine::Run() {
     };
     auto job = std::make_shared<Job>();
     // Files on different sessions are read by different server processes at once; small
-    // files keep off the sessions that are streaming a big file (RestoreSessionPicker).
+    // files keep off the sessions that are streaming a big file (SessionPicker).
     const size_t si = picker.Pick(e.size);
     RemoteFs* fs = sessions[si];
     SKIFF_RETURN_IF_ERROR(window.Submit(

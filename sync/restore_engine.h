@@ -14,7 +14,7 @@
 //
 // Files are restored several at a time on worker threads (see JobWindow), spread over
 // several sessions of the repository's server when it can open them (small files kept
-// off the sessions streaming a big file: RestoreSessionPicker), while
+// off the sessions streaming a big file: SessionPicker), while
 // directories, symlinks, hard links and directory metadata are handled in manifest order
 // on the calling thread. Run is not thread-safe (one call at a time); the Repository and
 // LocalFs must outlive the engine.
@@ -29,6 +29,7 @@
 #include "sync/local_fs.h"
 #include "sync/manifest.h"
 #include "sync/repository.h"
+#include "sync/session_picker.h"
 
 namespace skiff::sync {
 
@@ -51,27 +52,6 @@ struct RestoreStats {
 // True if the snapshot-relative `path` is selected by one of `patterns`: equal to it or
 // below it, or matching it as a glob (fnmatch with FNM_PATHNAME, below a match too).
 bool RestoreSelected(const std::vector<std::string>& patterns, const std::string& path);
-
-// Chooses the session a file is read over. A session runs its requests in order, so a
-// small file's OPEN, READ and CLOSE on a session that is streaming a big file (>= 1 MiB)
-// wait behind megabytes of its replies. A big file goes to the session with the fewest
-// big files in progress (session 0, which also carries the manifest, only when every
-// other has as many); a small file to one with the fewest big files in progress, round
-// robin among those. Pick and Done may be called from any thread.
-class RestoreSessionPicker {
- public:
-  explicit RestoreSessionPicker(size_t sessions)
-      : big_(std::make_unique<std::atomic<int>[]>(sessions)), n_(sessions) {}
-  // The session index for a file of `size` bytes; a big file counts until Done.
-  size_t Pick(uint64_t size);
-  // The file picked for `session` with `size` bytes is finished.
-  void Done(size_t session, uint64_t size);
-
- private:
-  std::unique_ptr<std::atomic<int>[]> big_;  // per session: big files in progress
-  size_t n_;
-  std::atomic<size_t> next_{0};
-};
 
 class RestoreEngine {
  public:

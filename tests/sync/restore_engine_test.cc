@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(restore_does_not_wait_for_the_close_of_a_read_handle) {
 // the big file avoids session 0 (which also reads the manifest) while another is free,
 // and a session takes small files again once its big file is done.
 BOOST_AUTO_TEST_CASE(small_files_avoid_the_session_of_a_big_file_in_progress) {
-  RestoreSessionPicker picker(3);
+  SessionPicker picker(3);
   const size_t big = picker.Pick(200 << 20);
   BOOST_TEST(big != 0u);
   std::set<size_t> small_used;
