@@ -117,8 +117,8 @@ class WriteBehind {
     bool flushed = false;  // Flush since the last Write
     bool sealed = false;   // Seal called
     Mode mode = Mode::kSingle;
-    uint64_t seq_next = 0;  // where a sequential stream would write next
-    uint64_t seq_run = 0;   // bytes written sequentially up to seq_next
+    uint64_t seq_next = 0;    // where a sequential stream would write next
+    uint64_t seq_run = 0;     // bytes written sequentially up to seq_next
     uint64_t since_sync = 0;  // bytes queued (striped) since the last early fsync
     bool syncing = false;     // an early fsync is outstanding
     bool sync_off = false;    // the server lacks fsync@openssh.com

@@ -44,10 +44,10 @@
 #include <string>
 #include <vector>
 
-#include "sync/session_picker.h"
 #include "sync/local_fs.h"
 #include "sync/manifest.h"
 #include "sync/repository.h"
+#include "sync/session_picker.h"
 #include "sync/signature.h"
 
 namespace skiff::sync {
@@ -191,11 +191,11 @@ class BackupFileJob {
   class SessionLease;
   SessionLease LeaseSession(uint64_t size);
 
-  std::vector<RemoteFs*> sessions_;  // config_.sessions, or &fs_; fixed after construction
+  std::vector<RemoteFs*> sessions_;        // config_.sessions, or &fs_; fixed after construction
   std::atomic<uint64_t> next_session_{0};  // round robin of the links' sessions
   std::unique_ptr<SessionPicker> picker_;  // over sessions_
-  std::mutex sig_mu_;                    // guards sig_dirs_made_; held while creating one
-  std::set<std::string> sig_dirs_made_;  // guarded by sig_mu_
+  std::mutex sig_mu_;                      // guards sig_dirs_made_; held while creating one
+  std::set<std::string> sig_dirs_made_;    // guarded by sig_mu_
 };
 
 }  // namespace skiff::sync

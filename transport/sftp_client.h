@@ -139,7 +139,7 @@ class SftpClient {
   std::unordered_map<uint32_t, Pending> pending_;
   uint64_t bytes_in_flight_ = 0;
   int window_waiters_ = 0;  // submitters blocked on window_cv_
-  Status dead_;  // OK while the session lives
+  Status dead_;             // OK while the session lives
 };
 
 }  // namespace skiff
